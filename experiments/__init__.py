@@ -1,0 +1,1 @@
+"""sparselearn: experiments room."""

@@ -1,0 +1,1 @@
+"""sparselearn: patches room."""
