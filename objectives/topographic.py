@@ -1,0 +1,187 @@
+"""Topographic grouping: the grouping matrix and the smoothed topographic L1 penalty.
+
+The grouping matrix ``V`` (g × k, non-negative, usually binary) pools the squared responses of
+the k features into g groups; the penalty is the sum over groups of the smoothed group norm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import scipy.sparse
+
+from ._validation import bind, check_constant, check_epsilon, diagnose_non_finite
+from .base import Term, Variables
+from .network import Network
+
+#: Use a sparse V when at most this fraction of its entries is non-zero.
+SPARSE_DENSITY = 0.25
+
+
+def grouping_matrix(
+    grid_shape: Sequence[int], pool: int = 3, wrap: bool = True, dtype: Any = np.float64
+) -> np.ndarray:
+    """Binary topographic grouping matrix on a (toroidal) grid.
+
+    The k = rows·cols features are laid out row-major on a ``rows × cols`` grid (feature
+    ``r * cols + c`` sits at ``(r, c)``). There is one group per grid cell: the ``pool × pool``
+    block whose top-left corner is that cell. With ``wrap=True`` the grid is a torus (UFLDL's
+    topographic exercise); with ``wrap=False`` blocks are clipped at the right and bottom edges.
+
+    Parameters
+    ----------
+    grid_shape : (int, int)
+        ``(rows, cols)``.
+    pool : int, default 3
+        Side of the pooling block; must be at least 1.
+    wrap : bool, default True
+        Whether the grid wraps around at its edges.
+    dtype : dtype, default float64
+
+    Returns
+    -------
+    V : ndarray of shape (rows*cols, rows*cols)
+        ``V[g, j] = 1`` when feature j is in group g.
+    """
+    try:
+        rows, cols = (int(v) for v in grid_shape)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"grouping_matrix: grid_shape must be (rows, cols); got {grid_shape!r}"
+        ) from None
+    if rows < 1 or cols < 1:
+        raise ValueError(f"grouping_matrix: grid_shape must be positive; got {grid_shape!r}")
+    if isinstance(pool, bool) or int(pool) != pool or pool < 1:
+        raise ValueError(f"grouping_matrix: pool must be a positive integer; got {pool!r}")
+    pool = int(pool)
+    r = np.arange(rows)[:, None] + np.arange(pool)[None, :]  # rows × pool
+    c = np.arange(cols)[:, None] + np.arange(pool)[None, :]
+    if wrap:
+        r %= rows
+        c %= cols
+    V = np.zeros((rows * cols, rows * cols), dtype=dtype)
+    for i in range(rows):
+        ri = r[i][r[i] < rows]
+        for j in range(cols):
+            cj = c[j][c[j] < cols]
+            members = (ri[:, None] * cols + cj[None, :]).ravel()
+            V[i * cols + j, members] = 1
+    return V
+
+
+class GroupingOperator:
+    """Applies ``V`` and ``Vᵀ`` in the dtype of the operand (no silent upcast).
+
+    A binary pooling matrix is mostly zeros (9 non-zeros per row for 3 × 3 pooling), so when
+    its density is at most :data:`SPARSE_DENSITY` it is applied as a CSR matrix: the products
+    then cost ``nnz · m`` instead of ``g · k · m``. One copy per dtype is cached.
+    """
+
+    def __init__(self, V: Any, owner: str):
+        V = check_constant(V, "V", owner)
+        if (V < 0).any():
+            raise ValueError(f"{owner}: V must be non-negative (a grouping matrix)")
+        self.V = V
+        self.shape = V.shape
+        self.sparse = np.count_nonzero(V) <= SPARSE_DENSITY * V.size
+        self._cache: dict[np.dtype, tuple[Any, Any]] = {}
+
+    def _get(self, dtype: np.dtype) -> tuple[Any, Any]:
+        ops = self._cache.get(dtype)
+        if ops is None:
+            V = self.V.astype(dtype)
+            if self.sparse:
+                ops = (scipy.sparse.csr_array(V), scipy.sparse.csr_array(V.T))
+            else:
+                ops = (V, np.ascontiguousarray(V.T))
+            self._cache[dtype] = ops
+        return ops
+
+    def apply(self, Y: np.ndarray) -> np.ndarray:
+        """``V @ Y`` in the dtype of ``Y``."""
+        return np.asarray(self._get(Y.dtype)[0] @ Y)
+
+    def apply_t(self, Z: np.ndarray) -> np.ndarray:
+        """``V.T @ Z`` in the dtype of ``Z``."""
+        return np.asarray(self._get(Z.dtype)[1] @ Z)
+
+
+def pooled_root(
+    grouping: GroupingOperator, Y: np.ndarray, epsilon: float
+) -> tuple[np.ndarray, float]:
+    """Return ``Q = sqrt(V (Y∘Y) + ε)`` (formed in place after the product) and ``ΣQ``."""
+    S = Y * Y
+    Q = grouping.apply(S)
+    Q += epsilon
+    np.sqrt(Q, out=Q)
+    return Q, float(Q.sum())
+
+
+def pooled_grad(grouping: GroupingOperator, Y: np.ndarray, Q: np.ndarray) -> np.ndarray:
+    """Return ``Y ∘ (Vᵀ Q⁻¹)``, overwriting ``Q``."""
+    np.reciprocal(Q, out=Q)
+    D = grouping.apply_t(Q)
+    D *= Y
+    return D
+
+
+class TopographicL1(Term):
+    """Smoothed topographic L1 penalty :math:`F(s) = \\sum \\sqrt{V (s \\circ s) + \\epsilon}`.
+
+    .. math::
+        \\nabla_s F = s \\circ \\left( V^T (V (s \\circ s) + \\epsilon)^{-1/2} \\right)
+
+    (seed Example 2; its ``Vssᵀ`` means V applied to the element-wise square ``s∘s``).
+
+    Parameters
+    ----------
+    V : array_like of shape (g, k)
+        Non-negative grouping matrix, e.g. :func:`grouping_matrix`; a constant, not a variable.
+    epsilon : float
+        Smoothing constant :math:`\\epsilon > 0`.
+    """
+
+    variables = ("s",)
+    wrt = ("s",)
+    name = "topographic_l1"
+
+    def __init__(self, V: Any, epsilon: float = 1e-2):
+        self.grouping = GroupingOperator(V, "TopographicL1")
+        self.V = self.grouping.V
+        self.epsilon = check_epsilon(epsilon, "TopographicL1")
+        self._dims = {"k": self.V.shape[1]}
+        self._origin = {"k": "V"}
+
+    def _root(self, variables: Variables) -> tuple[np.ndarray, np.ndarray, float]:
+        (s,), _ = bind(variables, (("s", ("k", "m")),), "TopographicL1", self._dims, self._origin)
+        Q, value = pooled_root(self.grouping, s, self.epsilon)
+        if not np.isfinite(value):
+            diagnose_non_finite("TopographicL1", {"s": s})
+        return s, Q, value
+
+    def value(self, variables: Variables) -> float:
+        return self._root(variables)[2]
+
+    def value_and_grad(self, variables: Variables, wrt: str) -> tuple[float, np.ndarray]:
+        self._check_wrt(wrt)
+        s, Q, value = self._root(variables)
+        return value, pooled_grad(self.grouping, s, Q)
+
+    def as_network(self) -> Network:
+        """Seed Example 2: ``I`` → square, ``V`` → identity, ``I`` → add ε, sqrt; input ``s``."""
+        return Network.from_table(
+            [
+                {"weight": "I", "activation": "square"},
+                {"weight": "V", "activation": "identity"},
+                {"weight": "I", "activation": {"add_epsilon": self.epsilon}},
+                {"weight": None, "activation": "sqrt"},
+            ],
+            input="s",
+            constants={"V": self.V},
+            name=self.name,
+        )
+
+    def __repr__(self) -> str:
+        return f"TopographicL1(V=<{self.V.shape[0]}×{self.V.shape[1]}>, epsilon={self.epsilon!r})"
