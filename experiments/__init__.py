@@ -1,1 +1,49 @@
-"""sparselearn: experiments room."""
+"""sparselearn: experiments room.
+
+YAML configs (schema, validation, dotted overrides), one training run end to end
+(:func:`run_training`), run directories, checkpoints and redrawing pictures. Sweeps reuse
+:func:`run_training` for every point.
+"""
+
+from experiments.config import (
+    apply_overrides,
+    config_from_dict,
+    format_config,
+    load_config,
+    parse_override,
+    read_yaml,
+    resolve_config,
+)
+from experiments.errors import ConfigError, DataError, RunDirError, TrainingFailed, UsageError
+from experiments.report import format_summary
+from experiments.runner import RunResult, resume_training, run_training
+from experiments.schema import SCHEMA, Field, validate
+from experiments.signals import STOP_REQUESTED, install_stop_handlers, restore_handlers
+from experiments.visualize import load_filters, redraw_run
+
+__all__ = [
+    "SCHEMA",
+    "STOP_REQUESTED",
+    "ConfigError",
+    "DataError",
+    "Field",
+    "RunDirError",
+    "RunResult",
+    "TrainingFailed",
+    "UsageError",
+    "apply_overrides",
+    "config_from_dict",
+    "format_config",
+    "format_summary",
+    "install_stop_handlers",
+    "load_config",
+    "load_filters",
+    "parse_override",
+    "read_yaml",
+    "redraw_run",
+    "resolve_config",
+    "restore_handlers",
+    "resume_training",
+    "run_training",
+    "validate",
+]

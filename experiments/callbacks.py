@@ -1,0 +1,140 @@
+"""Training callbacks used by :func:`experiments.run_training`.
+
+Each one has one job: a progress bar, the metrics file, periodic checkpoints, or turning a stop
+request (a signal) into ``state.stop``. Trainers call them at outer-iteration boundaries.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from plotting.atomic import atomic_write_text
+from trainers import Callback, TrainState
+
+__all__ = ["ProgressCallback", "MetricsCallback", "CheckpointCallback", "StopCallback",
+           "format_metrics"]
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else ("nan" if math.isnan(value)
+                                                         else repr(value))
+    return "" if value is None else str(value)
+
+
+def format_metrics(records: Sequence[Mapping[str, Any]],
+                   columns: Sequence[str] | None = None, header: bool = True) -> str:
+    """CSV text of history records (floats written with full precision)."""
+    if columns is None:
+        columns = list(records[0]) if records else []
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    if header:
+        writer.writerow(columns)
+    for record in records:
+        writer.writerow([_cell(record.get(c)) for c in columns])
+    return buffer.getvalue()
+
+
+class ProgressCallback(Callback):
+    """A tqdm bar over outer iterations showing the objective (tqdm adds the rate)."""
+
+    def __init__(self, enabled: bool = True, description: str = "training") -> None:
+        self.enabled = enabled
+        self.description = description
+        self._bar = None
+
+    def on_train_begin(self, state: TrainState) -> None:
+        if not self.enabled:
+            return
+        from tqdm.auto import tqdm
+
+        self._bar = tqdm(total=state.max_iter, initial=state.iteration, unit="it",
+                         desc=self.description, dynamic_ncols=True, leave=True)
+
+    def on_iteration_end(self, state: TrainState) -> None:
+        if self._bar is None:
+            return
+        self._bar.update(state.iteration - self._bar.n)
+        if state.record and "objective" in state.record:
+            self._bar.set_postfix(objective=f"{state.record['objective']:.6g}", refresh=False)
+
+    def on_train_end(self, state: TrainState) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+class MetricsCallback(Callback):
+    """``metrics.csv``: one row per outer iteration, appended as it happens.
+
+    Each row is appended with a single write; at the start (including a resume) and at the end
+    the file is rewritten atomically from the trainer's history, so it always matches the
+    checkpointed history after a resume.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.columns: list[str] | None = None
+
+    def _rewrite(self, history: Sequence[Mapping[str, Any]]) -> None:
+        if history:
+            self.columns = list(history[0])
+        atomic_write_text(self.path, format_metrics(history, self.columns)
+                          if self.columns else "")
+
+    def on_train_begin(self, state: TrainState) -> None:
+        self.columns = None
+        self._rewrite(state.history)
+
+    def on_iteration_end(self, state: TrainState) -> None:
+        if state.record is None:
+            return
+        if self.columns is None:
+            self._rewrite(state.history)
+            return
+        with open(self.path, "a", encoding="utf-8", newline="") as handle:
+            handle.write(format_metrics([state.record], self.columns, header=False))
+
+    def on_train_end(self, state: TrainState) -> None:
+        self._rewrite(state.history)
+
+
+class CheckpointCallback(Callback):
+    """Call ``save(state)`` every ``every`` outer iterations and once at the end."""
+
+    def __init__(self, save: Callable[[TrainState], None], every: int) -> None:
+        self.save = save
+        self.every = int(every)
+        self.last_saved: int | None = None
+
+    def on_iteration_end(self, state: TrainState) -> None:
+        if state.iteration % self.every == 0:
+            self.save(state)
+            self.last_saved = state.iteration
+
+    def on_train_end(self, state: TrainState) -> None:
+        if self.last_saved != state.iteration:
+            self.save(state)
+            self.last_saved = state.iteration
+
+
+class StopCallback(Callback):
+    """Stop at the next boundary once ``event`` is set (by a SIGINT/SIGTERM handler)."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+        self.stopped = False
+
+    def on_iteration_end(self, state: TrainState) -> None:
+        if self.event.is_set() and state.iteration < state.max_iter:
+            state.stop = True
+            state.stop_reason = "interrupted"
+            self.stopped = True

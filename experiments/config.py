@@ -1,0 +1,323 @@
+"""Loading configs: YAML with line numbers, dotted overrides, schema validation, resolution.
+
+The pipeline is ``read_yaml`` → ``apply_overrides`` → :func:`experiments.schema.validate` →
+:func:`resolve_config` (cross-key checks, estimator defaults made explicit, data paths made
+absolute). :func:`load_config` does all of it; :func:`format_config` writes the result back as
+commented YAML (what ``--print-config`` shows and what a run directory keeps).
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import math
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from experiments.errors import ConfigError, DataError
+from experiments.schema import (
+    ICA_KINDS,
+    SCHEMA,
+    TOPOGRAPHIC_KINDS,
+    Field,
+    field_at,
+    iter_fields,
+    suggest,
+    validate,
+)
+
+__all__ = ["read_yaml", "parse_override", "apply_overrides", "resolve_config", "load_config",
+           "config_from_dict", "format_config", "n_features"]
+
+
+def _line_map(node: yaml.Node, prefix: str = "") -> dict[str, int]:
+    """Dotted key path → 1-based line of its value, from a composed YAML node tree."""
+    lines: dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            path = f"{prefix}{key_node.value}"
+            lines[path] = key_node.start_mark.line + 1
+            lines.update(_line_map(value_node, path + "."))
+    return lines
+
+
+def read_yaml(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, str]]:
+    """Read a YAML config file.
+
+    Returns
+    -------
+    raw : dict
+        The mapping as written (empty file → empty dict).
+    origins : dict
+        Dotted key path → ``"file:line"`` for error messages.
+
+    Raises
+    ------
+    ConfigError
+        File missing or unreadable, malformed YAML (with the line number), or a top level that is
+        not a mapping.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, expected a YAML config file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc})") from None
+    try:
+        raw = yaml.safe_load(text)
+        node = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        column = f" (column {mark.column + 1})" if mark is not None else ""
+        raise ConfigError(f"{where}: malformed YAML at line {mark.line + 1 if mark else '?'}"
+                          f"{column}: {problem}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections (data, model, trainer, "
+                          f"output, seed) at the top level, found {type(raw).__name__}")
+    origins = {key: f"{path}:{line}" for key, line in
+               (_line_map(node) if node is not None else {}).items()}
+    return raw, origins
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Split ``"trainer.max_iter=50"`` into ``("trainer.max_iter", 50)``.
+
+    The value is parsed with ``yaml.safe_load`` (so ``0.1`` is a float, ``[8, 8]`` a list,
+    ``null`` is None); its type is checked later against the schema.
+
+    Raises
+    ------
+    ConfigError
+        No ``=``, an unknown key path (with a suggestion), a section instead of a key, or a value
+        YAML cannot parse.
+    """
+    key, sep, value_text = text.partition("=")
+    key = key.strip()
+    origin = f"override '{text}'"
+    if not sep or not key:
+        raise ConfigError(f"{origin}: expected KEY=VALUE with a dotted key such as "
+                          f"trainer.max_iter=50")
+    node = field_at(key)
+    if node is None:
+        leaves = [path for path, _ in iter_fields()]
+        raise ConfigError(f"{origin}: unknown key '{key}'" + suggest(key, leaves))
+    if not isinstance(node, Field):
+        raise ConfigError(f"{origin}: '{key}' is a section; set one of its keys, e.g. "
+                          f"{key}.{next(iter(node))}=...")
+    try:
+        value = yaml.safe_load(value_text) if value_text.strip() else None
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{origin}: cannot parse value {value_text!r}: {problem}") from None
+    return key, value
+
+
+def apply_overrides(raw: Mapping[str, Any], overrides: Iterable[str],
+                    origins: dict[str, str] | None = None) -> dict[str, Any]:
+    """Return a copy of ``raw`` with every ``KEY=VALUE`` override applied (later wins)."""
+    out = copy.deepcopy(dict(raw))
+    for text in overrides:
+        key, value = parse_override(text)
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[parts[-1]] = value
+        if origins is not None:
+            origins[key] = f"override '{text}'"
+    return out
+
+
+def n_features(config: Mapping[str, Any]) -> int:
+    """Length of one patch vector: height × width × channels."""
+    height, width = config["data"]["patch_size"]
+    return height * width * (3 if config["data"]["colour"] else 1)
+
+
+def _estimator_defaults(kind: str) -> dict[str, Any] | None:
+    """Constructor defaults of the estimator for ``kind`` (None when trainers are missing)."""
+    try:
+        from experiments.models import estimator_class
+        cls = estimator_class(kind)
+    except ImportError:
+        return None
+    return {name: p.default for name, p in inspect.signature(cls).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
+def resolve_config(config: dict[str, Any], origins: Mapping[str, str] | None = None,
+                   default_origin: str = "config", base_dir: str | os.PathLike | None = None,
+                   check_paths: bool = True) -> dict[str, Any]:
+    """Cross-key checks and explicit defaults on a validated config (modified in place).
+
+    - ``data.source``: a path is made absolute (relative to ``base_dir``, default the working
+      folder) and must exist.
+    - Keys left ``null`` that feed an estimator argument take the estimator's default, so the
+      resolved config shows every value actually used.
+    - Topographic kinds: ``model.grid`` defaults to a square torus and ``rows*cols`` must equal
+      ``model.n_components``; the pool must fit on the torus.
+    - Orthonormal ICA cannot have more filters than data dimensions; PCA cannot keep more
+      components than there are pixels.
+
+    Raises
+    ------
+    ConfigError, DataError
+    """
+    origins = dict(origins or {})
+
+    def origin_of(path: str) -> str:
+        return origins.get(path, default_origin)
+
+    data, model, trainer = config["data"], config["model"], config["trainer"]
+    kind = model["kind"]
+
+    source = data["source"]
+    if source != "natural":
+        path = Path(os.path.expanduser(source))
+        if not path.is_absolute():
+            path = Path(base_dir or os.getcwd()) / path
+        path = Path(os.path.abspath(path))
+        if check_paths and not path.exists():
+            raise DataError(f"{origin_of('data.source')}: data.source: file or folder not "
+                            f"found: {path}")
+        data["source"] = str(path)
+
+    dims = n_features(config)
+    whitening = data["whitening"]
+    kept = whitening["n_components"]
+    if kept is not None:
+        if whitening["method"] != "pca":
+            raise ConfigError(f"{origin_of('data.whitening.n_components')}: "
+                              f"data.whitening.n_components: only used with method 'pca', "
+                              f"found method {whitening['method']!r}")
+        if isinstance(kept, float):
+            if not 0 < kept <= 1:
+                raise ConfigError(f"{origin_of('data.whitening.n_components')}: "
+                                  f"data.whitening.n_components: expected an integer count or "
+                                  f"a variance fraction in (0, 1], found {kept!r}")
+        else:
+            if kept > dims:
+                raise ConfigError(f"{origin_of('data.whitening.n_components')}: "
+                                  f"data.whitening.n_components: expected at most {dims} "
+                                  f"(pixels per patch), found {kept}")
+            dims = kept
+
+    if kind in TOPOGRAPHIC_KINDS:
+        k = model["n_components"]
+        if model["grid"] is None:
+            side = math.isqrt(k)
+            if side * side != k:
+                raise ConfigError(f"{origin_of('model.n_components')}: model.grid: needed for "
+                                  f"kind '{kind}' when model.n_components ({k}) is not a "
+                                  f"perfect square; expected [rows, cols] with rows*cols = {k}")
+            model["grid"] = [side, side]
+        rows, cols = model["grid"]
+        if rows * cols != k:
+            raise ConfigError(f"{origin_of('model.grid')}: model.grid: expected rows*cols == "
+                              f"model.n_components ({k}), found {rows}x{cols} = {rows * cols}")
+        if model["pool"] > min(rows, cols):
+            raise ConfigError(f"{origin_of('model.pool')}: model.pool: expected at most "
+                              f"{min(rows, cols)} (the smaller side of the {rows}x{cols} "
+                              f"torus), found {model['pool']}")
+    if kind == "ica" and model["n_components"] > dims:
+        raise ConfigError(f"{origin_of('model.n_components')}: model.n_components: orthonormal "
+                          f"ICA needs at most {dims} filters (the data dimension), found "
+                          f"{model['n_components']}; use kind 'rica' for overcomplete bases")
+    if kind not in ICA_KINDS and trainer.get("batch_size") is not None \
+            and trainer["batch_size"] > data["count"]:
+        raise ConfigError(f"{origin_of('trainer.batch_size')}: trainer.batch_size: expected at "
+                          f"most data.count ({data['count']}), found {trainer['batch_size']}")
+
+    defaults = _estimator_defaults(kind)
+    if defaults is not None:
+        for path, field in iter_fields():
+            arg = field.arg_for(kind)
+            if arg is None:
+                continue
+            section, key = path.rsplit(".", 1)
+            node = config[section]
+            if key not in node:
+                continue
+            if arg not in defaults:
+                raise ConfigError(f"{origin_of(path)}: {path}: the installed '{kind}' trainer "
+                                  f"has no argument {arg!r}; this key cannot be used")
+            if node[key] is None:
+                value = defaults[arg]
+                node[key] = list(value) if isinstance(value, tuple) else value
+    return config
+
+
+def config_from_dict(raw: Mapping[str, Any], overrides: Iterable[str] = (),
+                     origin: str = "config", base_dir: str | os.PathLike | None = None,
+                     origins: Mapping[str, str] | None = None,
+                     check_paths: bool = True) -> dict[str, Any]:
+    """Validate and resolve a config given as a dict (plus overrides)."""
+    origins = dict(origins or {})
+    raw = apply_overrides(raw, overrides, origins)
+    config = validate(raw, origins, default_origin=origin)
+    return resolve_config(config, origins, origin, base_dir, check_paths)
+
+
+def load_config(path: str | os.PathLike, overrides: Iterable[str] = ()) -> dict[str, Any]:
+    """Read, override, validate and resolve a config file.
+
+    Parameters
+    ----------
+    path : path-like
+        YAML file.
+    overrides : iterable of str
+        ``KEY=VALUE`` strings with dotted keys, applied in order.
+
+    Returns
+    -------
+    dict
+        The fully resolved config.
+
+    Raises
+    ------
+    ConfigError, DataError
+        With the file (and line), dotted key path, expected and found values.
+    """
+    raw, origins = read_yaml(path)
+    return config_from_dict(raw, overrides, origin=str(path), origins=origins)
+
+
+def _scalar(value: Any) -> str:
+    return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip() \
+        .removesuffix("...").strip()
+
+
+def format_config(config: Mapping[str, Any], header: str | None = None,
+                  comments: bool = True) -> str:
+    """The config as YAML, one key per line with its schema doc as a trailing comment."""
+    lines: list[str] = []
+    if header:
+        lines += [f"# {line}" if line else "#" for line in header.splitlines()]
+
+    def emit(node: Mapping[str, Any], schema: Mapping[str, Any], indent: str) -> None:
+        for key, value in node.items():
+            sub = schema.get(key) if isinstance(schema, Mapping) else None
+            if isinstance(value, Mapping):
+                lines.append(f"{indent}{key}:")
+                emit(value, sub or {}, indent + "  ")
+            else:
+                text = f"{indent}{key}: {_scalar(value)}"
+                if comments and isinstance(sub, Field):
+                    text = f"{text:<40} # {sub.doc}"
+                lines.append(text)
+
+    emit(config, SCHEMA, "")
+    return "\n".join(lines) + "\n"

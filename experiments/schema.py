@@ -1,0 +1,387 @@
+"""The config schema: one declarative table describing every key.
+
+Each leaf is a :class:`Field` (type, default, range or choices, which model kinds use it, the
+estimator argument it feeds, and a doc line). :func:`validate` checks a raw nested dict against
+the table and returns a complete one with defaults filled in; every error names the source, the
+dotted key path, what was expected and what was found.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from experiments.errors import ConfigError
+from plotting.tiles import SORT_KEYS
+
+__all__ = ["Field", "SCHEMA", "MODEL_KINDS", "TOPOGRAPHIC_KINDS", "ICA_KINDS",
+           "SPARSE_CODING_KINDS", "validate", "iter_fields", "field_at", "describe"]
+
+MODEL_KINDS = ("ica", "rica", "sparse_coding", "topographic", "tica")
+ICA_KINDS = ("ica", "rica", "tica")
+SPARSE_CODING_KINDS = ("sparse_coding", "topographic")
+TOPOGRAPHIC_KINDS = ("topographic", "tica")
+_TYPE_NAMES = {
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "str": "a string",
+    "int_pair": "an integer or a list of two integers",
+    "number": "a number",
+}
+
+
+@dataclass(frozen=True)
+class Field:
+    """One config key.
+
+    Parameters
+    ----------
+    type : {"int", "float", "bool", "str", "int_pair", "number"}
+        ``float`` accepts integers and numeric strings such as ``1e-4`` (which YAML reads as a
+        string); ``int_pair`` accepts ``8`` or ``[8, 12]`` and normalises to a list of two.
+    default : object
+        Value when absent. ``None`` on a field with ``estimator_arg`` means "the estimator's own
+        default", filled in by :func:`experiments.config.resolve_config` so that it is visible.
+    doc : str
+        One line for ``--print-config`` and the docs.
+    choices : tuple, optional
+    low, high : float, optional
+        Inclusive bounds, unless ``low_open``/``high_open``.
+    nullable : bool
+        Whether ``null`` is allowed.
+    kinds : tuple of str, optional
+        Model kinds that use this key (``None``: all). Setting it for another kind is an error.
+    estimator_arg : str or mapping of kind to str, optional
+        Keyword argument of the estimator constructor this key feeds (per kind when the
+        estimators name it differently).
+    """
+
+    type: str
+    default: Any
+    doc: str
+    choices: tuple | None = None
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    nullable: bool = False
+    kinds: tuple[str, ...] | None = None
+    estimator_arg: str | Mapping[str, str] | None = None
+    required: bool = False
+
+    def arg_for(self, kind: str) -> str | None:
+        """The estimator argument this key feeds for model kind ``kind`` (None: none)."""
+        if self.kinds is not None and kind not in self.kinds:
+            return None
+        if isinstance(self.estimator_arg, Mapping):
+            return self.estimator_arg.get(kind)
+        return self.estimator_arg
+
+    def expected(self) -> str:
+        """Human description of the accepted values."""
+        if self.choices is not None:
+            text = "one of " + ", ".join(repr(c) for c in self.choices)
+        else:
+            text = _TYPE_NAMES[self.type]
+            bounds = []
+            if self.low is not None:
+                bounds.append(f"{'>' if self.low_open else '>='} {self.low:g}")
+            if self.high is not None:
+                bounds.append(f"{'<' if self.high_open else '<='} {self.high:g}")
+            if bounds:
+                text += " " + " and ".join(bounds)
+        return text + (" or null" if self.nullable else "")
+
+
+def _f(type_: str, default: Any, doc: str, **kw: Any) -> Field:
+    return Field(type_, default, doc, **kw)
+
+
+_POS_INT = {"low": 1}
+_NONNEG = {"low": 0.0}
+_POS = {"low": 0.0, "low_open": True}
+
+#: The schema. Sections are dicts; leaves are Fields.
+SCHEMA: dict[str, Any] = {
+    "seed": _f("int", 0, "seed of every random draw (patch positions, initialisation, batches)",
+               low=0),
+    "data": {
+        "source": _f("str", "natural",
+                     "'natural' (photographs embedded with the install) or a path: a folder of "
+                     "images, a .mat file or a .npy file"),
+        "layout": _f("str", "auto",
+                     "how an array source (.npy/.mat/.npz) is read: auto, a patches matrix "
+                     "(one patch per column or per row) or image stacks",
+                     choices=("auto", "patches", "patches_rows", "image", "images",
+                              "images_last")),
+        "variable": _f("str", None, "variable name inside a .mat file (default: the only one)",
+                       nullable=True),
+        "patch_size": _f("int_pair", [8, 8], "patch height and width in pixels (8 or [8, 12])",
+                         low=1),
+        "count": _f("int", 20000, "number of patches sampled", **_POS_INT),
+        "colour": _f("bool", False, "RGB patches (channel-major) instead of grey"),
+        "share": _f("str", "equal", "patches per image: the same number, or by image area",
+                    choices=("equal", "area")),
+        "normalisation": _f("str", "patch_mean",
+                            "per-patch mean removal, per-pixel mean removal, UFLDL's squash "
+                            "(±3 std → [0.1, 0.9]) or none",
+                            choices=("patch_mean", "pixel_mean", "squash", "none")),
+        "dtype": _f("str", "float64", "floating point type of data and parameters",
+                    choices=("float64", "float32")),
+        "whitening": {
+            "method": _f("str", "zca", "whitening before training",
+                         choices=("zca", "pca", "none")),
+            "epsilon": _f("float", 0.01, "regulariser added to the covariance eigenvalues",
+                          **_NONNEG),
+            "n_components": _f("number", None,
+                               "PCA only: components kept (integer) or fraction of variance "
+                               "(0 < f <= 1)", nullable=True, low=0.0, low_open=True),
+        },
+    },
+    "model": {
+        "kind": _f("str", None, "which model to learn", choices=MODEL_KINDS, required=True),
+        "n_components": _f("int", 64, "number of bases / filters (features)", **_POS_INT,
+                           estimator_arg="n_components"),
+        "lambda": _f("float", None, "weight of the sparsity term (null: estimator default)",
+                     nullable=True, **_NONNEG, estimator_arg="lambda_",
+                     kinds=("rica", "tica", *SPARSE_CODING_KINDS)),
+        "epsilon": _f("float", None, "smoothing inside √(· + ε) (null: estimator default)",
+                      nullable=True, **_POS, estimator_arg="epsilon"),
+        "gamma": _f("float", None, "weight decay on the basis A (null: estimator default)",
+                    nullable=True, **_NONNEG, kinds=SPARSE_CODING_KINDS,
+                    estimator_arg="gamma"),
+        "constraint": _f("str", None,
+                         "how the scale of A is fixed: UFLDL weight decay or unit-norm atoms "
+                         "(null: estimator default)",
+                         nullable=True, choices=("weight_decay", "unit_norm"),
+                         kinds=SPARSE_CODING_KINDS, estimator_arg="constraint"),
+        "grid": _f("int_pair", None,
+                   "torus rows and columns; rows*cols must equal n_components (null: square)",
+                   nullable=True, low=1, kinds=TOPOGRAPHIC_KINDS, estimator_arg="grid"),
+        "pool": _f("int", 3, "neighbourhood size on the torus (pool x pool)", **_POS_INT,
+                   kinds=TOPOGRAPHIC_KINDS, estimator_arg="pool"),
+        "wrap": _f("bool", True, "neighbourhoods wrap around the grid (a torus)",
+                   kinds=TOPOGRAPHIC_KINDS, estimator_arg="wrap"),
+        "init": _f("str", None, "initial atoms: random data patches or Gaussian noise "
+                   "(null: estimator default)", nullable=True, choices=("data", "random"),
+                   kinds=SPARSE_CODING_KINDS, estimator_arg="init"),
+    },
+    "trainer": {
+        "max_iter": _f("int", None, "outer iterations (null: estimator default)",
+                       nullable=True, **_POS_INT, estimator_arg="max_iter"),
+        "batch_size": _f("int", None, "patches per mini-batch, re-drawn each outer iteration",
+                         nullable=True, **_POS_INT, kinds=SPARSE_CODING_KINDS,
+                         estimator_arg="batch_size"),
+        "inner_iter": _f("int", None,
+                         "iterations of the inner solver per outer iteration: W-steps (ICA "
+                         "kinds) or s-step iterations (sparse coding; null: estimator default)",
+                         nullable=True, **_POS_INT,
+                         estimator_arg={"ica": "inner_iter", "rica": "inner_iter",
+                                        "tica": "inner_iter", "sparse_coding": "s_max_iter",
+                                        "topographic": "s_max_iter"}),
+        "solver": _f("str", None, "s-step solver (A-step is closed form; null: estimator "
+                     "default)", nullable=True, choices=("accelerated", "lbfgs", "cg"),
+                     kinds=SPARSE_CODING_KINDS, estimator_arg="s_solver"),
+        "step_size": _f("float", None, "initial step of the projected-gradient line search "
+                        "(null: estimator default)", nullable=True, **_POS, kinds=("ica",),
+                        estimator_arg="step_size"),
+        "tol": _f("float", None, "stopping tolerance (null: estimator default)",
+                  nullable=True, **_NONNEG, estimator_arg="tol"),
+        "checkpoint_every": _f("int", 25, "write checkpoint.npz every N outer iterations",
+                               **_POS_INT),
+    },
+    "output": {
+        "root": _f("str", "runs", "folder that receives run directories"),
+        "sort": _f("str", None,
+                   "order of the tiles in filters.png: a statistic to sort by, largest first "
+                   "(orientation: by angle); null keeps the model order (the torus for "
+                   "topographic kinds)", nullable=True,
+                   choices=SORT_KEYS),
+        "name": _f("str", None,
+                   "run directory name under root (null: <kind>-<UTC timestamp>)",
+                   nullable=True),
+    },
+}
+
+
+def iter_fields(schema: Mapping[str, Any] = SCHEMA, prefix: str = ""):
+    """Yield ``(dotted_path, Field)`` for every leaf of the schema."""
+    for key, node in schema.items():
+        path = f"{prefix}{key}"
+        if isinstance(node, Field):
+            yield path, node
+        else:
+            yield from iter_fields(node, path + ".")
+
+
+def field_at(path: str) -> Field | dict | None:
+    """The schema node at a dotted path, or None when there is none."""
+    node: Any = SCHEMA
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def describe(path: str) -> str:
+    """``dotted.path: expected`` line for docs."""
+    node = field_at(path)
+    return f"{path}: {node.expected()}" if isinstance(node, Field) else path
+
+
+def _type_name(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _found(value: Any) -> str:
+    return f"{value!r} ({_type_name(value)})"
+
+
+def suggest(key: str, candidates: list[str], prefix: str = "") -> str:
+    """``; did you mean 'prefix.x'?`` for the closest candidate, or an empty string."""
+    close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.6)
+    return f"; did you mean '{prefix}{close[0]}'?" if close else ""
+
+
+def _check_value(field: Field, value: Any, path: str, origin: str) -> Any:
+    def fail() -> ConfigError:
+        return ConfigError(f"{origin}: {path}: expected {field.expected()}, "
+                           f"found {_found(value)}")
+
+    if value is None:
+        if field.nullable:
+            return None
+        raise fail()
+    kind = field.type
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise fail()
+        out: Any = value
+    elif kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            else:
+                raise fail()
+        out = int(value)
+    elif kind in ("float", "number"):
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise fail() from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise fail()
+        if isinstance(value, float) and not math.isfinite(value):
+            raise fail()
+        out = float(value) if kind == "float" else value
+    elif kind == "str":
+        if not isinstance(value, str):
+            raise fail()
+        out = value
+    elif kind == "int_pair":
+        items = [value] * 2 if not isinstance(value, (list, tuple)) else list(value)
+        if len(items) != 2 or any(isinstance(v, bool) or not isinstance(v, int) for v in items):
+            raise fail()
+        out = [int(v) for v in items]
+    else:  # pragma: no cover - schema bug
+        raise AssertionError(kind)
+
+    if field.choices is not None and out not in field.choices:
+        raise fail()
+    numbers = out if isinstance(out, list) else [out]
+    for number in numbers:
+        if not isinstance(number, (int, float)) or isinstance(number, bool):
+            continue
+        if field.low is not None and (number < field.low or (field.low_open
+                                                             and number == field.low)):
+            raise fail()
+        if field.high is not None and (number > field.high or (field.high_open
+                                                               and number == field.high)):
+            raise fail()
+    return out
+
+
+def validate(raw: Mapping[str, Any], origins: Mapping[str, str] | None = None,
+             default_origin: str = "config") -> dict[str, Any]:
+    """Check ``raw`` against :data:`SCHEMA` and return a complete config with defaults.
+
+    Parameters
+    ----------
+    raw : mapping
+        Nested dict as read from YAML (and after overrides).
+    origins : mapping, optional
+        Dotted key path → where the value came from (``"configs/ica.yaml"`` or
+        ``"override 'model.lambda=0.1'"``), for messages.
+    default_origin : str
+        Origin used for keys not listed in ``origins``.
+
+    Returns
+    -------
+    dict
+        Same nesting as :data:`SCHEMA`; keys the model kind does not use are left out.
+
+    Raises
+    ------
+    ConfigError
+        Unknown key (with a near-miss suggestion), wrong type, out-of-range value, a required
+        key missing, or a key set that the chosen model kind does not use.
+    """
+    origins = dict(origins or {})
+
+    def origin_of(path: str) -> str:
+        return origins.get(path, default_origin)
+
+    def walk(node: Mapping[str, Any], schema: Mapping[str, Any], prefix: str) -> dict:
+        if not isinstance(node, Mapping):
+            where = prefix.rstrip(".") or "top level"
+            raise ConfigError(f"{origin_of(prefix.rstrip('.'))}: {where}: expected a mapping "
+                              f"of keys, found {_found(node)}")
+        for key in node:
+            if not isinstance(key, str) or key not in schema:
+                path = f"{prefix}{key}"
+                raise ConfigError(f"{origin_of(path)}: unknown key '{path}'"
+                                  + suggest(str(key), list(schema), prefix)
+                                  + f" (known keys here: {', '.join(schema)})")
+        out: dict[str, Any] = {}
+        for key, sub in schema.items():
+            path = f"{prefix}{key}"
+            if isinstance(sub, Field):
+                if key in node:
+                    out[key] = _check_value(sub, node[key], path, origin_of(path))
+                elif sub.required:
+                    raise ConfigError(f"{default_origin}: {path}: required, "
+                                      f"expected {sub.expected()}")
+                else:
+                    out[key] = list(sub.default) if isinstance(sub.default, list) \
+                        else sub.default
+            else:
+                out[key] = walk(node.get(key, {}) if node.get(key) is not None else {},
+                                sub, path + ".")
+        return out
+
+    config = walk(raw, SCHEMA, "")
+    kind = config["model"]["kind"]
+    for path, field in iter_fields():
+        if field.kinds is None or kind in field.kinds:
+            continue
+        section, key = path.rsplit(".", 1)
+        explicit = _get(raw, path) is not None
+        if explicit:
+            raise ConfigError(f"{origin_of(path)}: {path}: not used by model.kind '{kind}' "
+                              f"(used by {', '.join(field.kinds)}); remove it")
+        _get(config, section).pop(key, None)
+    return config
+
+
+def _get(node: Mapping[str, Any], path: str) -> Any:
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node

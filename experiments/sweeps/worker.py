@@ -1,0 +1,197 @@
+"""What runs inside a worker: one sweep run, with every failure turned into a result.
+
+:func:`execute_point` is the function the executors ship to worker processes (local or Dask).
+It takes a small picklable :class:`PointTask`, calls :func:`experiments.run_training`, and
+returns a small picklable :class:`PointOutcome`; exceptions of the run (a divergence, a bad data
+file, a bug) become an outcome with status ``diverged`` or ``failed`` and the error text, so an
+exception that comes back through a future always means the worker itself was lost.
+
+A worker that cannot see the sweep directory (a Dask worker on another machine) trains into a
+temporary folder and returns the run directory's files, which the sweep process writes back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import tempfile
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["PointTask", "PointOutcome", "execute_point", "blas_threads"]
+
+
+@dataclass
+class PointTask:
+    """Everything a worker needs to run one point (small and picklable).
+
+    Attributes
+    ----------
+    name : str
+        Run name (the run directory's name).
+    run_dir : str
+        Where the run directory goes, as seen from the sweep process.
+    config : dict
+        Resolved config of the run.
+    resume : bool
+        Continue the run directory from its checkpoint instead of starting afresh.
+    sweep_dir : str
+        The sweep directory (its stop flag and token live there).
+    token : str
+        The sweep directory's token: a worker that reads the same token shares the disk.
+    attempt : int
+        1 for the first try, 2 for the retry after a lost worker.
+    """
+
+    name: str
+    run_dir: str
+    config: dict[str, Any]
+    resume: bool
+    sweep_dir: str
+    token: str
+    attempt: int = 1
+
+
+@dataclass
+class PointOutcome:
+    """What a worker reports back.
+
+    Attributes
+    ----------
+    name : str
+    status : {"finished", "interrupted", "diverged", "failed"}
+    error : str or None
+        One line: the exception type and message.
+    wall_time : float
+        Seconds this attempt took (data, training, files).
+    iterations : int or None
+    objective : float
+    host : str
+    pid : int
+    blas_threads : int or None
+        BLAS threads the worker process had before the run (None without ``threadpoolctl``).
+    files : dict of str to bytes, optional
+        The run directory's files, when the worker did not share the sweep's disk.
+    """
+
+    name: str
+    status: str
+    error: str | None = None
+    wall_time: float = 0.0
+    iterations: int | None = None
+    objective: float = float("nan")
+    host: str = ""
+    pid: int = 0
+    blas_threads: int | None = None
+    files: dict[str, bytes] | None = field(default=None, repr=False)
+
+
+def blas_threads() -> int | None:
+    """Largest thread count of the BLAS libraries loaded in this process (threadpoolctl)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    counts = [int(info.get("num_threads", 0)) for info in threadpool_info()
+              if info.get("user_api") == "blas"]
+    return max(counts) if counts else None
+
+
+@contextlib.contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """Limit BLAS to one thread for the run (a no-op without ``threadpoolctl``)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+def _shares_disk(task: PointTask) -> bool:
+    from experiments.sweeps.store import token
+
+    return bool(task.token) and token(task.sweep_dir) == task.token
+
+
+class _Never:
+    """A stop event that is never set (workers that cannot see the sweep's stop flag)."""
+
+    def is_set(self) -> bool:
+        return False
+
+
+def _read_files(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir()) if path.is_file()}
+
+
+def execute_point(task: PointTask) -> PointOutcome:
+    """Run one sweep point and describe the outcome; never raises for a failing run.
+
+    Parameters
+    ----------
+    task : PointTask
+
+    Returns
+    -------
+    PointOutcome
+    """
+    from experiments import rundir as rd
+    from experiments.errors import TrainingFailed
+    from experiments.runner import run_training
+    from experiments.sweeps.store import STOP_FLAG, FileFlag, mark_status
+
+    started = time.perf_counter()
+    threads = blas_threads()
+    shared = _shares_disk(task)
+    scratch = None
+    stop: Any
+    if shared:
+        out = Path(task.run_dir)
+        stop = FileFlag(Path(task.sweep_dir) / STOP_FLAG)
+    else:
+        scratch = Path(tempfile.mkdtemp(prefix="sparselearn-sweep-"))
+        out = scratch / task.name
+        stop = _Never()
+    resume = task.resume and shared
+    previous = float(rd.read_status(out).get("wall_time", 0.0)) if resume else 0.0
+    outcome = PointOutcome(task.name, "failed", host=socket.gethostname(), pid=os.getpid(),
+                           blas_threads=threads)
+    details: dict[str, Any] = {}
+    try:
+        with _one_blas_thread():
+            try:
+                if resume:
+                    result = run_training(None, out, resume=True, progress=False,
+                                          stop_event=stop)  # type: ignore[arg-type]
+                else:
+                    result = run_training(task.config, out, progress=False,
+                                          stop_event=stop)  # type: ignore[arg-type]
+                outcome.status = result.status
+                outcome.iterations = result.iterations
+                outcome.objective = result.objective
+            except TrainingFailed as exc:
+                outcome.status, outcome.error = "diverged", str(exc)
+                outcome.iterations = exc.iteration
+            except Exception as exc:  # noqa: BLE001 - every run failure is recorded, not raised
+                outcome.status = "failed"
+                outcome.error = f"{type(exc).__name__}: {exc}"
+                details["traceback"] = traceback.format_exc()
+        outcome.wall_time = previous + time.perf_counter() - started
+        mark_status(out, status=outcome.status, wall_time=outcome.wall_time,
+                    attempt=task.attempt, host=outcome.host,
+                    **({"error": outcome.error} if outcome.error else {}), **details)
+        if scratch is not None:
+            outcome.files = _read_files(out)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return outcome
+
