@@ -1,0 +1,368 @@
+"""The estimator base shared by every trainer: fit loop, history, callbacks, checkpoints.
+
+A trainer is an alternating minimisation over blocks of variables. A subclass supplies
+
+- ``_parameter_constraints``: the declarative table of its constructor parameters;
+- ``_initialize(x, rng)``: first parameters (and anything fixed for the fit, e.g. ``x xᵀ``);
+- ``_iterate(x, params, rng, clock)``: one outer iteration (each block once, with its solver),
+  returning new parameters, the data the record is measured on and record extras;
+- ``_measure(data, params, clock)``: objective, per-term values, reconstruction error, sparsity;
+- ``_encode(x)`` and ``_decode(s)``: the model applied to new data (one example per column).
+
+Everything else — scikit-learn boundary (``X`` is ``(n_samples, n_features)``, transposed to the
+seed's one-example-per-column convention inside), dtype handling, the ``numpy.random.Generator``,
+history records, callbacks, :class:`~trainers.state.StopTraining`, divergence, ``state_dict()``
+and bit-identical resume — lives here once.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import math
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .state import Callback, StopTraining, TrainingDiverged, TrainState
+from .timing import EvalClock
+from .validation import Constraint, validate_params
+
+__all__ = ["BaseTrainer", "NonFiniteObjective", "NotFittedError"]
+
+
+class NotFittedError(ValueError, AttributeError):
+    """The estimator is used before ``fit`` (a ``ValueError``; also an ``AttributeError`` so that
+    ``hasattr(model, "components_")`` is False, as in scikit-learn)."""
+
+
+class NonFiniteObjective(ArithmeticError):
+    """Raised inside an outer iteration when an iterate or the objective stops being finite."""
+
+
+def guarded(fun: Callable[[np.ndarray], tuple[float, np.ndarray]]) -> Callable:
+    """Wrap ``x -> (value, grad)`` so that non-finite input or output raises NonFiniteObjective.
+
+    The objectives room raises ``ValueError`` for non-finite inputs; inside a solver that means
+    the iterate blew up, which for a trainer is divergence, not a user error.
+    """
+
+    def wrapped(z: np.ndarray) -> tuple[float, np.ndarray]:
+        try:
+            value, grad = fun(z)
+        except ValueError:
+            if not np.isfinite(z).all():
+                raise NonFiniteObjective("iterate is not finite") from None
+            raise
+        if not math.isfinite(value):
+            raise NonFiniteObjective(f"objective is {value!r}")
+        return value, grad
+
+    return wrapped
+
+
+class BaseTrainer:
+    """Common machinery of the trainers (see the module docstring)."""
+
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {}
+    #: names of the fitted parameters in ``params``, in the seed's orientation
+    _param_names: ClassVar[tuple[str, ...]] = ()
+
+    # -- parameters (scikit-learn style) ----------------------------------------------------
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        signature = inspect.signature(cls.__init__)
+        return [p.name for p in signature.parameters.values() if p.name != "self"]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Constructor parameters as a dict."""
+        return {name: getattr(self, name) for name in self._get_param_names()}
+
+    def set_params(self, **params: Any) -> BaseTrainer:
+        """Set constructor parameters (validated at the next ``fit``)."""
+        valid = self._get_param_names()
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(
+                    f"{type(self).__name__}: unknown parameter {name!r}; valid: {', '.join(valid)}"
+                )
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def _validate_params(self) -> None:
+        validate_params(type(self).__name__, self.get_params(), self._parameter_constraints)
+        self._check_param_relations()
+
+    def _check_param_relations(self) -> None:
+        """Checks across parameters; subclasses override."""
+
+    # -- data boundary ----------------------------------------------------------------------
+    def _resolve_dtype(self, X: np.ndarray) -> np.dtype:
+        if self.dtype is not None:
+            return np.dtype(self.dtype)
+        if X.dtype in (np.float32, np.float64):
+            return X.dtype
+        return np.dtype(np.float64)
+
+    def _to_columns(self, X: Any, dtype: np.dtype | None, name: str = "X") -> np.ndarray:
+        """``(n_samples, n_features)`` → preprocessed ``n × m`` array of ``dtype``."""
+        owner = type(self).__name__
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
+            raise ValueError(
+                f"{owner}: {name} must be a 2-D array (n_samples, n_features); got shape {X.shape}"
+            )
+        if X.dtype.kind not in "fiub":
+            raise ValueError(f"{owner}: {name} must hold real numbers; got dtype {X.dtype}")
+        if dtype is None:
+            dtype = self._resolve_dtype(X)
+        x = np.ascontiguousarray(X.T, dtype=dtype)
+        if self.preprocessor is not None:
+            x = np.ascontiguousarray(self.preprocessor.transform(x), dtype=dtype)
+        if not np.isfinite(x).all():
+            raise ValueError(f"{owner}: {name} holds NaN or infinite values")
+        return x
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "_params"):
+            raise NotFittedError(f"{type(self).__name__} is not fitted yet; call fit(X) first.")
+
+    # -- subclass hooks ---------------------------------------------------------------------
+    def _initialize(self, x: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def _prepare(self, x: np.ndarray) -> None:
+        """Precompute what is fixed for the whole fit (e.g. ``x xᵀ``); also run on resume."""
+
+    def _initial_solver_state(self) -> dict[str, Any]:
+        return {}
+
+    def _iterate(
+        self, x: np.ndarray, params: dict[str, np.ndarray], rng: np.random.Generator,
+        clock: EvalClock,
+    ) -> tuple[dict[str, np.ndarray], Any, dict[str, Any]]:
+        raise NotImplementedError
+
+    def _measure(self, data: Any, params: dict[str, np.ndarray], clock: EvalClock) -> dict:
+        raise NotImplementedError
+
+    def _converged(self, history: list[dict]) -> bool:
+        tol = getattr(self, "tol", 0.0) or 0.0
+        if tol <= 0 or len(history) < 2:
+            return False
+        previous, current = history[-2]["objective"], history[-1]["objective"]
+        return abs(previous - current) <= tol * max(abs(previous), 1e-300)
+
+    # -- fitting ----------------------------------------------------------------------------
+    def fit(self, X: Any, y: Any = None, resume: dict[str, Any] | None = None) -> BaseTrainer:
+        """Learn the parameters from ``X`` of shape ``(n_samples, n_features)``.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+            Training data, one example per **row** (scikit-learn convention); transposed inside
+            to one example per column. If ``preprocessor`` is set, ``X`` is raw data and
+            ``preprocessor.transform`` is applied first.
+        y : ignored
+        resume : dict, optional
+            A ``state_dict()`` (or ``TrainingDiverged.last_state``) to continue from. With the
+            same data, seed and thread count the result is bit-identical to an uninterrupted fit.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        owner = type(self).__name__
+        dtype = self._resolve_dtype(np.asarray(X))
+        x = self._to_columns(X, dtype)
+        self.n_features_in_ = int(np.asarray(X).shape[1])
+        self._dtype = dtype
+        self._n, self._m = x.shape
+        self._setup(x)
+        rng = _make_rng(self.random_state)
+        if resume is None:
+            params = {k: np.ascontiguousarray(v) for k, v in self._initialize(x, rng).items()}
+            iteration, history, solver_state = 0, [], self._initial_solver_state()
+        else:
+            params, iteration, history, solver_state = self._load_state(resume, rng, owner)
+        self._params = params
+        self._rng = rng
+        self._solver_state = solver_state
+        self.history_ = history
+        self.n_iter_ = iteration
+        self._prepare(x)
+
+        wall_offset = history[-1]["wall_time"] if history else 0.0
+        clock = EvalClock(history[-1]["eval_time"] if history else 0.0)
+        start = time.perf_counter() - wall_offset
+        state = TrainState(iteration, self.max_iter, self._params, None, history, self)
+        callbacks: list[Callback] = list(self.callbacks or [])
+        for callback in callbacks:
+            callback.on_train_begin(state)
+        try:
+            while self.n_iter_ < self.max_iter:
+                last_state = self.state_dict()
+                try:
+                    new_params, data, extras = self._iterate(x, self._params, rng, clock)
+                    # one memory layout everywhere: BLAS rounding depends on it, and a resumed
+                    # fit (parameters restored C-ordered) must be bit-identical
+                    new_params = {k: np.ascontiguousarray(v) for k, v in new_params.items()}
+                    measured = self._measure(data, new_params, clock)
+                    if not math.isfinite(measured["objective"]):
+                        raise NonFiniteObjective(f"objective is {measured['objective']!r}")
+                except NonFiniteObjective as error:
+                    self._restore(last_state)
+                    value = measured["objective"] if "measured" in locals() else float("nan")
+                    state.stop, state.stop_reason = True, f"diverged: {error}"
+                    raise TrainingDiverged(self.n_iter_ + 1, last_state, value) from None
+                self._params = new_params
+                self.n_iter_ += 1
+                wall = time.perf_counter() - start
+                record = {"iteration": self.n_iter_, **measured, **extras,
+                          "wall_time": wall, "eval_time": clock.eval_time,
+                          "eval_share": clock.eval_time / wall if wall > 0 else float("nan")}
+                record = {k: _plain(v) for k, v in record.items()}
+                history.append(record)
+                state.iteration, state.params, state.record = self.n_iter_, self._params, record
+                for callback in callbacks:
+                    callback.on_iteration_end(state)
+                if state.stop:
+                    state.stop_reason = state.stop_reason or "stopped by callback"
+                    break
+                if self._converged(history):
+                    state.stop, state.stop_reason = True, "converged"
+                    break
+            else:
+                state.stop_reason = state.stop_reason or "max_iter"
+        except StopTraining as stop:
+            state.stop, state.stop_reason = True, str(stop) or "stopped"
+        finally:
+            state.params = self._params
+            self.stop_reason_ = state.stop_reason
+            for callback in callbacks:
+                callback.on_train_end(state)
+        return self
+
+    def _setup(self, x: np.ndarray) -> None:
+        """Derived sizes before initialisation (e.g. the effective batch size)."""
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume bit-for-bit, taken at an outer-iteration boundary.
+
+        Returns
+        -------
+        dict
+            ``{"params": {name: ndarray}, "rng_state": dict, "iteration": int,
+            "history": list[dict], "solver_state": dict}`` (deep copies).
+        """
+        self._check_fitted()
+        return {
+            "params": {k: v.copy() for k, v in self._params.items()},
+            "rng_state": copy.deepcopy(self._rng.bit_generator.state),
+            "iteration": int(self.n_iter_),
+            "history": [dict(r) for r in self.history_],
+            "solver_state": copy.deepcopy(self._solver_state),
+        }
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self._params = {k: v.copy() for k, v in state["params"].items()}
+        self._rng.bit_generator.state = copy.deepcopy(state["rng_state"])
+        self.n_iter_ = state["iteration"]
+        self._solver_state = copy.deepcopy(state["solver_state"])
+        del self.history_[state["iteration"]:]
+
+    def _load_state(self, resume: dict[str, Any], rng: np.random.Generator, owner: str):
+        missing = {"params", "rng_state", "iteration", "history", "solver_state"} - set(resume)
+        if missing:
+            raise ValueError(f"{owner}: resume state lacks {', '.join(sorted(missing))}")
+        params = {}
+        for name in self._param_names:
+            if name not in resume["params"]:
+                raise ValueError(f"{owner}: resume state has no parameter {name!r}")
+            value = np.array(resume["params"][name], dtype=self._dtype, copy=True, order="C")
+            expected = self._param_shape(name)
+            if value.shape != expected:
+                raise ValueError(
+                    f"{owner}: resume parameter {name!r} must have shape {expected}; "
+                    f"got {value.shape}"
+                )
+            params[name] = value
+        try:
+            rng.bit_generator.state = copy.deepcopy(resume["rng_state"])
+        except (TypeError, ValueError, KeyError) as error:
+            raise ValueError(
+                f"{owner}: resume rng_state does not fit the generator: {error}"
+            ) from None
+        history = [dict(r) for r in resume["history"]]
+        return params, int(resume["iteration"]), history, copy.deepcopy(resume["solver_state"])
+
+    def _param_shape(self, name: str) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    # -- applying the model -----------------------------------------------------------------
+    def _encode(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _decode(self, s: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Encode ``X`` ``(n_samples, n_features)``; returns ``(n_samples, n_components)``."""
+        self._check_fitted()
+        x = self._to_columns(X, self._dtype)
+        if x.shape[0] != self._n:
+            raise ValueError(
+                f"{type(self).__name__}: X must have {self._n} features after preprocessing; "
+                f"got {x.shape[0]}"
+            )
+        return np.ascontiguousarray(self._encode(x).T)
+
+    def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
+        """``fit(X).transform(X)``."""
+        return self.fit(X).transform(X)
+
+    def inverse_transform(self, S: Any) -> np.ndarray:
+        """Reconstruct data from codes ``S`` of shape ``(n_samples, n_components)``.
+
+        Returns ``(n_samples, n_features)``, in raw space when a ``preprocessor`` is set.
+        """
+        self._check_fitted()
+        S = np.asarray(S)
+        n_components = self.components_.shape[0]
+        if S.ndim != 2 or S.shape[1] != n_components:
+            raise ValueError(
+                f"{type(self).__name__}: S must have shape (n_samples, {n_components}); "
+                f"got {S.shape}"
+            )
+        x = self._decode(np.ascontiguousarray(S.T, dtype=self._dtype))
+        if self.preprocessor is not None:
+            x = np.asarray(self.preprocessor.inverse_transform(x))
+        return np.ascontiguousarray(x.T)
+
+
+def _make_rng(random_state: Any) -> np.random.Generator:
+    if isinstance(random_state, np.random.Generator):
+        # copy so that fitting twice with the same Generator object is reproducible
+        return np.random.Generator(_clone_bit_generator(random_state.bit_generator))
+    return np.random.default_rng(random_state)
+
+
+def _clone_bit_generator(bit_generator: np.random.BitGenerator) -> np.random.BitGenerator:
+    clone = type(bit_generator)()
+    clone.state = copy.deepcopy(bit_generator.state)
+    return clone
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars → Python scalars so that records are plain dicts."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -1,0 +1,399 @@
+r"""ICA trainers: orthonormal ICA (UFLDL), reconstruction ICA (Le et al. 2011), topographic ICA.
+
+All three learn a filter matrix ``W`` (``k × n``, one filter per row) on whitened data ``x``
+(``n × m``, one example per column inside; ``X`` is ``(n_samples, n_features)`` at the
+boundary) and encode by the responses ``W x``.
+
+Orthonormal ICA
+    .. math:: \min_W \frac{1}{m} \sum \sqrt{(W x)^2 + \epsilon} \quad\text{s.t.}\quad W W^T = I
+
+    by projected gradient: a gradient step, then the symmetric projection
+    ``W ← (WWᵀ)^(−1/2) W`` (computed from the SVD ``W = UΣVᵀ`` as ``UVᵀ``), with an Armijo
+    backtracking line search that shrinks the step on failure and doubles it after success.
+RICA
+    .. math::
+        J(W) = \frac{\lambda}{m} \sum \sqrt{(W x)^2 + \epsilon}
+               + \frac{1}{m} \lVert W^T W x - x \rVert_F^2
+
+    minimised by L-BFGS (scipy) without constraint; ``k > n`` (overcomplete) is allowed. The
+    reconstruction uses the covariance form ``ICAReconstruction.from_data(x)`` (``C = x xᵀ``), so
+    its cost does not grow with ``m``. Both terms are divided by ``m``, so λ is a per-example
+    weight and the defaults do not depend on the number of examples (the UFLDL exercise's λ,
+    which multiplies the undivided sparsity sum, equals this λ divided by ``m``).
+Topographic ICA
+    RICA whose sparsity pools squared responses over torus neighbourhoods,
+    ``Σ √(V (Wx)² + ε)`` with ``V = grouping_matrix(grid, pool)``.
+
+Each outer iteration is a fixed chunk (``inner_iter`` projected-gradient steps, or one L-BFGS run
+of ``inner_iter`` iterations), so checkpoints fall on chunk boundaries and a resumed fit is
+bit-identical to an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from objectives import ICAReconstruction, ICASparsity, TopographicICASparsity, grouping_matrix
+
+from .base import BaseTrainer, guarded
+from .solvers import lbfgs, projected_gradient
+from .state import Callback
+from .timing import EvalClock
+from .validation import (
+    IS_BOOL,
+    IS_CALLBACKS,
+    IS_DTYPE,
+    IS_PREPROCESSOR,
+    IS_RANDOM_STATE,
+    IS_SHAPE2,
+    OR_NONE,
+    Interval,
+)
+
+__all__ = ["OrthonormalICA", "RICA", "TopographicICA", "symmetric_orthonormalize"]
+
+_COMMON = {
+    "n_components": OR_NONE(Interval(int, 1, None)),
+    "epsilon": Interval(float, 0.0, None, closed="neither"),
+    "max_iter": Interval(int, 0, None),
+    "inner_iter": Interval(int, 1, None),
+    "tol": Interval(float, 0.0, None),
+    "random_state": IS_RANDOM_STATE,
+    "dtype": IS_DTYPE,
+    "callbacks": IS_CALLBACKS,
+    "preprocessor": IS_PREPROCESSOR,
+}
+
+
+def symmetric_orthonormalize(W: np.ndarray) -> np.ndarray:
+    """``(W Wᵀ)^(−1/2) W``, the orthonormal matrix nearest to ``W`` (rows orthonormal)."""
+    U, _, Vt = np.linalg.svd(W, full_matrices=False)
+    return (U @ Vt).astype(W.dtype, copy=False)
+
+
+class _ICABase(BaseTrainer):
+    """Shared parts: ``W`` parameter, responses as codes, covariance precomputation."""
+
+    _param_names: ClassVar[tuple[str, ...]] = ("W",)
+
+    def _setup(self, x: np.ndarray) -> None:
+        self._k = self.n_components if self.n_components is not None else x.shape[0]
+
+    def _param_shape(self, name: str) -> tuple[int, ...]:
+        return (self._k, self._n)
+
+    def _prepare(self, x: np.ndarray) -> None:
+        self._x = x
+        self._reconstruction = ICAReconstruction.from_data(x)
+
+    @property
+    def components_(self) -> np.ndarray:
+        """Filters ``W`` as rows, ``(n_components, n_features)``."""
+        self._check_fitted()
+        return self._params["W"].copy()
+
+    def _encode(self, x: np.ndarray) -> np.ndarray:
+        return self._params["W"] @ x
+
+    def _decode(self, s: np.ndarray) -> np.ndarray:
+        return self._params["W"].T @ s
+
+    def _sparsity_term(self):
+        return ICASparsity(self.epsilon)
+
+    def _common_record(self, x: np.ndarray, W: np.ndarray, clock: EvalClock) -> dict[str, float]:
+        m = x.shape[1]
+        reconstruction = clock.call(self._reconstruction.value, {"W": W})
+        responses = clock.call(np.matmul, W, x)
+        return {
+            "reconstruction_error": reconstruction / m,
+            "sparsity": float(np.mean(np.abs(responses))),
+            "ica_reconstruction": reconstruction,
+        }
+
+    def objective(self, X: Any) -> float:
+        """The training objective per example, evaluated on ``X`` with the fitted ``W``."""
+        self._check_fitted()
+        x = self._to_columns(X, self._dtype)
+        return self._objective_terms(x).value({"W": self._params["W"], "x": x})
+
+    def _objective_terms(self, x: np.ndarray):
+        raise NotImplementedError
+
+
+class OrthonormalICA(_ICABase):
+    r"""ICA with orthonormal filters on whitened data (UFLDL ICA exercise).
+
+    .. math:: \min_W \; J(W) = \frac{1}{m}\sum \sqrt{(Wx)^2 + \epsilon}
+              \quad \text{s.t.} \quad W W^T = I
+
+    ``X`` is ``(n_samples, n_features)``, transposed inside to ``x`` (``n × m``); it must be
+    white (identity covariance) for the constraint to make sense. ``n_components ≤ n_features``.
+
+    Parameters
+    ----------
+    n_components : int or None
+        Number of filters ``k`` (default ``n_features``).
+    epsilon : float
+        Smoothing ε.
+    step_size : float
+        First trial step of the line search.
+    max_iter : int
+        Outer iterations; each takes ``inner_iter`` accepted projected-gradient steps.
+    inner_iter : int
+    tol : float
+        Stop when the relative objective change between outer iterations is below ``tol``.
+    random_state, dtype, callbacks, preprocessor
+        As in :class:`trainers.SparseCoding`.
+
+    Attributes
+    ----------
+    components_ : ndarray (n_components, n_features)
+        Filters as rows (orthonormal).
+    history_ : list of dict
+        Records with ``objective``, ``ica_sparsity``, ``ica_reconstruction``,
+        ``reconstruction_error``, ``sparsity`` (mean |Wx|), ``step_size`` (last accepted step),
+        ``wall_time``, ``eval_time``, ``eval_share``.
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        **_COMMON, "step_size": Interval(float, 0.0, None, closed="neither")}
+
+    def __init__(
+        self,
+        n_components: int | None = None,
+        *,
+        epsilon: float = 1e-6,
+        step_size: float = 1.0,
+        max_iter: int = 300,
+        inner_iter: int = 10,
+        tol: float = 1e-9,
+        random_state: Any = None,
+        dtype: Any = None,
+        callbacks: list[Callback] | None = None,
+        preprocessor: Any = None,
+    ) -> None:
+        self.n_components = n_components
+        self.epsilon = epsilon
+        self.step_size = step_size
+        self.max_iter = max_iter
+        self.inner_iter = inner_iter
+        self.tol = tol
+        self.random_state = random_state
+        self.dtype = dtype
+        self.callbacks = callbacks
+        self.preprocessor = preprocessor
+
+    def _check_param_relations(self) -> None:
+        pass
+
+    def _setup(self, x: np.ndarray) -> None:
+        super()._setup(x)
+        if self._k > x.shape[0]:
+            raise ValueError(
+                f"OrthonormalICA: parameter 'n_components' must be at most n_features = "
+                f"{x.shape[0]} (orthonormal rows); got {self._k!r}."
+            )
+
+    def _initialize(self, x, rng):
+        W = rng.standard_normal((self._k, x.shape[0])).astype(x.dtype)
+        return {"W": symmetric_orthonormalize(W)}
+
+    def _initial_solver_state(self) -> dict[str, Any]:
+        return {"step_size": float(self.step_size)}
+
+    def _objective_terms(self, x: np.ndarray):
+        return (1.0 / x.shape[1]) * self._sparsity_term()
+
+    def _iterate(self, x, params, rng, clock):
+        term = self._objective_terms(x)
+
+        def fun(W: np.ndarray) -> tuple[float, np.ndarray]:
+            return term.value_and_grad({"W": W, "x": x}, "W")
+
+        result = projected_gradient(
+            guarded(clock.timed(fun)), params["W"], symmetric_orthonormalize,
+            self._solver_state["step_size"], self.inner_iter,
+        )
+        self._solver_state["step_size"] = 2.0 * result.step_size
+        self._last_value = result.value
+        return {"W": result.x}, x, {"step_size": result.step_size, "inner_evals": result.n_eval}
+
+    def _measure(self, x, params, clock):
+        W = params["W"]
+        m = x.shape[1]
+        value = clock.call(self._sparsity_term().value, {"W": W, "x": x})
+        return {"objective": value / m, "ica_sparsity": value,
+                **self._common_record(x, W, clock)}
+
+
+class RICA(_ICABase):
+    r"""Reconstruction ICA (Le et al. 2011): sparse responses plus a soft orthonormality.
+
+    .. math::
+        J(W) = \frac{\lambda}{m}\sum \sqrt{(Wx)^2 + \epsilon}
+               + \frac{1}{m}\lVert W^T W x - x\rVert_F^2
+
+    minimised with L-BFGS (``scipy.optimize.minimize(method="L-BFGS-B", jac=True)``), one run of
+    ``inner_iter`` iterations per outer iteration. ``X`` is ``(n_samples, n_features)``,
+    transposed inside; use whitened data. ``n_components > n_features`` (overcomplete) is allowed.
+
+    Parameters
+    ----------
+    n_components : int or None
+        Number of filters ``k`` (default ``n_features``).
+    lambda_ : float
+        Sparsity weight per example.
+    epsilon : float
+        Smoothing ε.
+    max_iter : int
+        Outer iterations (L-BFGS chunks).
+    inner_iter : int
+        L-BFGS iterations per outer iteration.
+    tol : float
+        Stop when the relative objective change between outer iterations is below ``tol``.
+    random_state, dtype, callbacks, preprocessor
+        As in :class:`trainers.SparseCoding`.
+
+    Attributes
+    ----------
+    components_ : ndarray (n_components, n_features)
+        Filters as rows.
+    history_ : list of dict
+        Records with ``objective``, ``ica_sparsity`` (or ``topographic_ica_sparsity``),
+        ``ica_reconstruction``, ``reconstruction_error``, ``sparsity``, ``step_size`` (NaN),
+        ``lbfgs_iter``, ``wall_time``, ``eval_time``, ``eval_share``.
+    """
+
+    _parameter_constraints: ClassVar[dict] = {**_COMMON, "lambda_": Interval(float, 0.0, None)}
+
+    def __init__(
+        self,
+        n_components: int | None = None,
+        *,
+        lambda_: float = 0.1,
+        epsilon: float = 1e-2,
+        max_iter: int = 50,
+        inner_iter: int = 20,
+        tol: float = 1e-9,
+        random_state: Any = None,
+        dtype: Any = None,
+        callbacks: list[Callback] | None = None,
+        preprocessor: Any = None,
+    ) -> None:
+        self.n_components = n_components
+        self.lambda_ = lambda_
+        self.epsilon = epsilon
+        self.max_iter = max_iter
+        self.inner_iter = inner_iter
+        self.tol = tol
+        self.random_state = random_state
+        self.dtype = dtype
+        self.callbacks = callbacks
+        self.preprocessor = preprocessor
+
+    def _initialize(self, x, rng):
+        W = rng.standard_normal((self._k, x.shape[0])).astype(x.dtype)
+        W /= np.linalg.norm(W, axis=1, keepdims=True)
+        return {"W": W}
+
+    def _objective_terms(self, x: np.ndarray, reconstruction=None):
+        m = x.shape[1]
+        if reconstruction is None:
+            reconstruction = ICAReconstruction.from_data(x)
+        return (self.lambda_ / m) * self._sparsity_term() + (1.0 / m) * reconstruction
+
+    def _iterate(self, x, params, rng, clock):
+        total = self._objective_terms(x, self._reconstruction)
+
+        def fun(W: np.ndarray) -> tuple[float, np.ndarray]:
+            return total.value_and_grad({"W": W, "x": x}, "W")
+
+        result = lbfgs(guarded(clock.timed(fun)), params["W"], self.inner_iter)
+        return {"W": result.x}, x, {"step_size": float("nan"), "lbfgs_iter": result.n_iter}
+
+    def _measure(self, x, params, clock):
+        W = params["W"]
+        m = x.shape[1]
+        sparsity = self._sparsity_term()
+        value = clock.call(sparsity.value, {"W": W, "x": x})
+        common = self._common_record(x, W, clock)
+        objective = (self.lambda_ * value + common["ica_reconstruction"]) / m
+        return {"objective": objective, sparsity.name: value, **common}
+
+
+class TopographicICA(RICA):
+    r"""Topographic ICA: RICA with responses pooled over torus neighbourhoods.
+
+    .. math::
+        J(W) = \frac{\lambda}{m}\sum \sqrt{V (Wx)^{\circ 2} + \epsilon}
+               + \frac{1}{m}\lVert W^T W x - x\rVert_F^2
+
+    with ``V = grouping_matrix(grid, pool, wrap)``: the ``k = rows·cols`` filters on a torus,
+    one group per cell pooling the ``pool × pool`` block starting there. ``X`` is
+    ``(n_samples, n_features)``, transposed inside. Other parameters as :class:`RICA`.
+
+    Parameters
+    ----------
+    grid : (int, int)
+        Torus shape; ``n_components`` must be ``rows·cols`` (or None).
+    pool : int
+        Side of the pooling neighbourhood.
+    wrap : bool
+        Torus (True) or open grid.
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        **RICA._parameter_constraints, "grid": IS_SHAPE2, "pool": Interval(int, 1, None),
+        "wrap": IS_BOOL,
+    }
+
+    def __init__(
+        self,
+        n_components: int | None = None,
+        *,
+        grid: tuple[int, int] = (8, 8),
+        pool: int = 3,
+        wrap: bool = True,
+        lambda_: float = 0.1,
+        epsilon: float = 1e-2,
+        max_iter: int = 50,
+        inner_iter: int = 20,
+        tol: float = 1e-9,
+        random_state: Any = None,
+        dtype: Any = None,
+        callbacks: list[Callback] | None = None,
+        preprocessor: Any = None,
+    ) -> None:
+        super().__init__(
+            n_components, lambda_=lambda_, epsilon=epsilon, max_iter=max_iter,
+            inner_iter=inner_iter, tol=tol, random_state=random_state, dtype=dtype,
+            callbacks=callbacks, preprocessor=preprocessor,
+        )
+        self.grid = grid
+        self.pool = pool
+        self.wrap = wrap
+
+    def _check_param_relations(self) -> None:
+        rows, cols = self.grid
+        if self.n_components is not None and self.n_components != rows * cols:
+            raise ValueError(
+                f"{type(self).__name__}: parameter 'n_components' must be rows*cols = "
+                f"{rows * cols} for grid={tuple(self.grid)!r}; got {self.n_components!r}."
+            )
+        if self.pool > min(rows, cols):
+            raise ValueError(
+                f"{type(self).__name__}: parameter 'pool' must be at most min(grid) = "
+                f"{min(rows, cols)}; got {self.pool!r}."
+            )
+
+    def _setup(self, x: np.ndarray) -> None:
+        rows, cols = self.grid
+        self._k = rows * cols
+        self.grouping_ = grouping_matrix((rows, cols), pool=self.pool, wrap=self.wrap)
+        self._pooled = TopographicICASparsity(self.grouping_, self.epsilon)
+
+    def _sparsity_term(self):
+        return self._pooled

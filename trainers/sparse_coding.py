@@ -1,0 +1,479 @@
+r"""Sparse coding by alternating minimisation (UFLDL sparse coding exercise), plain and topographic.
+
+Objective (UFLDL scaling, DESIGN.md §3), on a mini-batch ``x`` (``n × b``) with codes ``s``
+(``k × b``) and basis ``A`` (``n × k``):
+
+.. math::
+    J(A, s) = \frac{1}{b} \lVert A s - x \rVert_F^2
+              + \lambda \sum \sqrt{V (s \circ s) + \epsilon} + \gamma \lVert A \rVert_F^2
+
+(``V = I`` for plain sparse coding, a torus grouping matrix for the topographic variant). Each
+outer iteration draws a fresh mini-batch of ``b = batch_size`` columns (UFLDL: 2000), warm-starts
+``s = Aᵀx`` with row ``i`` scaled by ``1/‖A_i‖²``, runs ``s_max_iter`` iterations of the s-step
+solver on the bound term ``Reconstruction.fixed_basis(A, x)`` (so an evaluation costs one
+``k × k × b`` GEMM), then sets ``A`` in closed form.
+
+A-step, ``constraint="weight_decay"`` (UFLDL):
+    ``A = x sᵀ (s sᵀ + γ b I)⁻¹``, the exact minimiser of J over A.
+A-step, ``constraint="unit_norm"`` (scikit-learn, SPAMS; γ unused):
+    the least-squares update ``A = x sᵀ (s sᵀ)⁻¹`` (MOD, Engan et al. 1999), then every column
+    rescaled to unit norm with the inverse scale moved into the matching row of ``s`` (``As``
+    unchanged). Atoms that the codes no longer use are re-seeded with a random data column of
+    the batch. Fixing the atom norms removes the scale ambiguity between ``A`` and ``s``, so λ
+    alone sets the sparsity; MOD's joint least-squares update recovers a planted dictionary
+    faster than one projected-gradient step per block would.
+
+Because the reconstruction is divided by ``b`` but the sparsity is not, λ is tied to the batch
+size: per example the s-step solves ``‖As_j − x_j‖² + bλ Σ√(s_j² + ε)``. ``transform`` uses the
+same per-example problem (with the ``b`` of the fit) whatever the number of rows it is given.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.linalg
+
+from objectives import Reconstruction, SmoothedL1, TopographicL1, WeightDecay, grouping_matrix
+
+from .base import BaseTrainer, NonFiniteObjective, guarded
+from .solvers import SolverResult, accelerated_gradient, lbfgs, nonlinear_cg
+from .state import Callback
+from .timing import EvalClock
+from .validation import (
+    IS_BOOL,
+    IS_CALLBACKS,
+    IS_DTYPE,
+    IS_PREPROCESSOR,
+    IS_RANDOM_STATE,
+    IS_SHAPE2,
+    OR_NONE,
+    Interval,
+    Options,
+)
+
+__all__ = ["SparseCoding", "TopographicSparseCoding"]
+
+_COMMON = {
+    "n_components": OR_NONE(Interval(int, 1, None)),
+    "lambda_": Interval(float, 0.0, None),
+    "epsilon": Interval(float, 0.0, None, closed="neither"),
+    "gamma": Interval(float, 0.0, None),
+    "constraint": Options(["weight_decay", "unit_norm"]),
+    "batch_size": Interval(int, 1, None),
+    "max_iter": Interval(int, 0, None),
+    "s_solver": Options(["accelerated", "lbfgs", "cg"]),
+    "s_max_iter": Interval(int, 1, None),
+    "transform_max_iter": Interval(int, 1, None),
+    "init": Options(["data", "random"]),
+    "tol": Interval(float, 0.0, None),
+    "random_state": IS_RANDOM_STATE,
+    "dtype": IS_DTYPE,
+    "callbacks": IS_CALLBACKS,
+    "preprocessor": IS_PREPROCESSOR,
+}
+
+
+class SparseCoding(BaseTrainer):
+    r"""Sparse coding with a smoothed L1 penalty, learned by alternating minimisation.
+
+    Minimises, per mini-batch ``x`` of ``b`` examples (one per column inside; see the module
+    docstring for the A-step variants),
+
+    .. math::
+        J(A, s) = \frac{1}{b}\lVert A s - x\rVert_F^2 + \lambda \sum \sqrt{s^2 + \epsilon}
+                  + \gamma \lVert A\rVert_F^2 .
+
+    At the boundary ``X`` is ``(n_samples, n_features)`` (scikit-learn); it is transposed to
+    ``x`` of shape ``n × m`` inside, so ``A`` is ``n_features × n_components`` and
+    ``components_ = Aᵀ`` holds one atom per row.
+
+    Parameters
+    ----------
+    n_components : int or None
+        Number of atoms ``k`` (default: ``n_features``).
+    lambda_ : float
+        Sparsity weight λ. The default 5e-4 (with ``batch_size=2000``: a per-example L1 weight
+        ``bλ = 1``) suits whitened data of unit variance; UFLDL's 5e-5 was chosen for its own,
+        smaller-scale IMAGES.mat and leaves the codes almost dense on unit-variance data
+        (reconstruction error 0.1 % of the energy; localisation and orientation barely above
+        random after 40 outer iterations on 64 atoms).
+    epsilon : float
+        Smoothing ε of the L1 penalty (UFLDL: 1e-5).
+    gamma : float
+        Weight decay γ on ``A`` (``constraint="weight_decay"`` only; UFLDL: 1e-2).
+    constraint : {"weight_decay", "unit_norm"}
+        How the scale of ``A`` is fixed.
+    batch_size : int
+        Examples per outer iteration, redrawn each time (all of them if fewer).
+    max_iter : int
+        Outer iterations (UFLDL: 200). ``0`` leaves the initial basis.
+    s_solver : {"accelerated", "lbfgs", "cg"}
+        s-step solver; see :mod:`trainers.solvers` for the measured choice of the default.
+    s_max_iter : int
+        Iterations of the s-step solver per outer iteration.
+    transform_max_iter : int
+        Iterations of the s-step solver in :meth:`transform`.
+    init : {"data", "random"}
+        Initial atoms: random data columns, or Gaussian noise; normalised to unit norm.
+    tol : float
+        Stop when the relative change of the objective between outer iterations is below
+        ``tol`` (0 disables; mini-batch objectives are noisy).
+    random_state : None, int or numpy Generator
+        Seed of the Generator behind every random draw.
+    dtype : None, float32 or float64
+        Computation dtype (default: that of ``X``, float64 for integers).
+    callbacks : list of Callback
+        See :class:`trainers.Callback`.
+    preprocessor : object with transform/inverse_transform, optional
+        A fitted whitener applied (on ``n × m`` arrays) to raw data in ``fit``/``transform``
+        and inverted by ``inverse_transform``.
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, n_features)
+        The atoms, columns of ``A``, as rows.
+    n_iter_ : int
+    history_ : list of dict
+        One record per outer iteration: ``objective``, ``reconstruction``, ``smoothed_l1`` (or
+        ``topographic_l1``), ``weight_decay`` (unweighted term values on the batch, after the
+        A-step), ``reconstruction_error`` (mean ‖As − x‖² per example and ``sparsity`` (mean
+        |s|) of the s-step's codes with the basis they were solved for, i.e. the encoding error
+        that :meth:`transform` delivers),
+        ``step_size`` (the s-step's 1/L, NaN for scipy solvers), ``s_step_time``,
+        ``s_step_eval_share`` (share of the s-step inside the objective), ``wall_time``,
+        ``eval_time``, ``eval_share``.
+    """
+
+    _parameter_constraints: ClassVar[dict] = dict(_COMMON)
+    _param_names: ClassVar[tuple[str, ...]] = ("A",)
+
+    def __init__(
+        self,
+        n_components: int | None = None,
+        *,
+        lambda_: float = 5e-4,
+        epsilon: float = 1e-5,
+        gamma: float = 1e-2,
+        constraint: str = "weight_decay",
+        batch_size: int = 2000,
+        max_iter: int = 200,
+        s_solver: str = "accelerated",
+        s_max_iter: int = 50,
+        transform_max_iter: int = 300,
+        init: str = "data",
+        tol: float = 0.0,
+        random_state: Any = None,
+        dtype: Any = None,
+        callbacks: list[Callback] | None = None,
+        preprocessor: Any = None,
+    ) -> None:
+        self.n_components = n_components
+        self.lambda_ = lambda_
+        self.epsilon = epsilon
+        self.gamma = gamma
+        self.constraint = constraint
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.s_solver = s_solver
+        self.s_max_iter = s_max_iter
+        self.transform_max_iter = transform_max_iter
+        self.init = init
+        self.tol = tol
+        self.random_state = random_state
+        self.dtype = dtype
+        self.callbacks = callbacks
+        self.preprocessor = preprocessor
+
+    # -- the pieces that differ between the plain and topographic variants -------------------
+    def _sparsity_term(self):
+        return SmoothedL1(self.epsilon)
+
+    def _sparsity_curvature(self) -> float:
+        """Bound on the second derivative of the unweighted sparsity term: 1/√ε."""
+        return 1.0 / np.sqrt(self.epsilon)
+
+    # -- BaseTrainer hooks ------------------------------------------------------------------
+    def _setup(self, x: np.ndarray) -> None:
+        self._k = self.n_components if self.n_components is not None else x.shape[0]
+        self._b = min(self.batch_size, x.shape[1])
+        self._sparsity = self._sparsity_term()
+
+    def _param_shape(self, name: str) -> tuple[int, ...]:
+        return (self._n, self._k)
+
+    def _initialize(self, x: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        n, m = x.shape
+        if self.init == "data":
+            count = min(self._k, m)
+            A = np.empty((n, self._k), dtype=x.dtype)
+            A[:, :count] = x[:, rng.choice(m, size=count, replace=False)]
+            A[:, count:] = rng.standard_normal((n, self._k - count))
+        else:
+            A = rng.standard_normal((n, self._k)).astype(x.dtype)
+        norms = np.linalg.norm(A, axis=0)
+        norms[norms == 0] = 1.0
+        return {"A": (A / norms).astype(x.dtype)}
+
+    def _objective(self, A: np.ndarray, x: np.ndarray, clock: EvalClock):
+        """The bound s-step objective ``s -> J(A, s)`` (without the constant weight decay)."""
+        term = clock.call(Reconstruction.fixed_basis, A, x)
+        total = (1.0 / self._b) * term + self.lambda_ * self._sparsity
+
+        def fun(s: np.ndarray) -> tuple[float, np.ndarray]:
+            return total.value_and_grad({"s": s}, "s")
+
+        return guarded(clock.timed(fun))
+
+    def _lipschitz(self, A: np.ndarray) -> float:
+        """``L = (2/b)‖A‖₂² + λ·c/√ε`` bounds the Hessian of the s-step objective."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            top = np.float64(np.linalg.norm(A, 2)) ** 2
+        lipschitz = 2.0 * top / self._b + self.lambda_ * self._sparsity_curvature()
+        if not np.isfinite(lipschitz):
+            raise NonFiniteObjective("the basis is not finite")
+        return float(lipschitz)
+
+    def _solve_codes(
+        self, A: np.ndarray, x: np.ndarray, max_iter: int, clock: EvalClock
+    ) -> tuple[np.ndarray, SolverResult]:
+        """Warm start ``s = Aᵀx`` (rows scaled by ``1/‖A_i‖²``), then the s-step solver."""
+        norms = np.einsum("ij,ij->j", A, A)
+        norms[norms == 0] = 1.0
+        s0 = (A.T @ x) / norms[:, None]
+        fun = self._objective(A, x, clock)
+        if self.s_solver == "accelerated":
+            result = accelerated_gradient(fun, s0, self._lipschitz(A), max_iter)
+        elif self.s_solver == "lbfgs":
+            result = lbfgs(fun, s0, max_iter)
+        else:
+            result = nonlinear_cg(fun, s0, max_iter)
+        return result.x, result
+
+    def _update_basis(
+        self, x: np.ndarray, s: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Closed-form A-step; returns the new ``A`` and the (possibly rescaled) codes."""
+        k, b = s.shape
+        gram = s @ s.T
+        cross = x @ s.T
+        if self.constraint == "weight_decay":
+            gram[np.diag_indices(k)] += self.gamma * b
+            A = _solve_right(cross, gram)
+            return A, s
+        # unit norm: least squares (MOD) with a tiny ridge for rank safety, then renormalise
+        ridge = 1e-10 * max(float(np.trace(gram)) / k, np.finfo(x.dtype).tiny)
+        gram[np.diag_indices(k)] += ridge
+        A = _solve_right(cross, gram)
+        norms = np.linalg.norm(A, axis=0)
+        usage = np.sqrt(np.einsum("ij,ij->i", s, s))
+        dead = (norms <= 1e-12 * max(norms.max(), 1e-300)) | (
+            usage <= 1e-6 * max(usage.max(), 1e-300)
+        )
+        s = s * norms[:, None].astype(s.dtype)
+        if dead.any():
+            picks = rng.choice(b, size=int(dead.sum()), replace=False)
+            fresh = x[:, picks]
+            fresh_norms = np.linalg.norm(fresh, axis=0)
+            fresh_norms[fresh_norms == 0] = 1.0
+            A[:, dead] = fresh / fresh_norms
+            s[dead] = 0
+            norms[dead] = 1.0
+        A = A / norms
+        return A.astype(x.dtype, copy=False), s
+
+    def _iterate(self, x, params, rng, clock):
+        m = x.shape[1]
+        if self._b < m:
+            batch = x[:, np.sort(rng.choice(m, size=self._b, replace=False))]
+        else:
+            batch = x
+        A = params["A"]
+        with clock.section("s_step"):
+            s, result = self._solve_codes(A, batch, self.s_max_iter, clock)
+        wall, inside = clock.sections.pop("s_step")
+        # the encoding error: codes from the s-step with the basis they were solved for, which
+        # is what transform() delivers (the error right after the A-step is optimistic, since
+        # that step refits A to this very batch)
+        encoding_error = clock.call(_mean_squared_residual, A, s, batch)
+        encoding_sparsity = float(np.mean(np.abs(s)))
+        A, s = self._update_basis(batch, s, rng)
+        if not np.isfinite(A).all():
+            raise NonFiniteObjective("the A-step produced non-finite atoms")
+        extras = {
+            "step_size": result.step_size,
+            "s_step_time": wall,
+            "s_step_eval_share": inside / wall if wall > 0 else float("nan"),
+            "reconstruction_error": encoding_error,
+            "sparsity": encoding_sparsity,
+        }
+        return {"A": A}, (batch, s), extras
+
+    def _full_objective(self):
+        total = (1.0 / self._b) * Reconstruction() + self.lambda_ * self._sparsity
+        if self.constraint == "weight_decay":
+            total = total + self.gamma * WeightDecay()
+        return total
+
+    def _measure(self, data, params, clock):
+        x, s = data
+        A = params["A"]
+        total = self._full_objective()
+        variables = {"A": A, "s": s, "x": x}
+        try:
+            values = clock.call(total.values, variables)
+        except ValueError:
+            if not (np.isfinite(A).all() and np.isfinite(s).all()):
+                raise NonFiniteObjective("parameters are not finite") from None
+            raise
+        pairs = zip(total.keys, total.terms, strict=True)
+        objective = sum(c * values[key] for key, (c, _) in pairs)
+        m = x.shape[1]
+        return {
+            "objective": float(objective),
+            **values,
+            "reconstruction_error": values["reconstruction"] / m,
+            "sparsity": float(np.mean(np.abs(s))),
+        }
+
+    # -- model ------------------------------------------------------------------------------
+    @property
+    def components_(self) -> np.ndarray:
+        """Atoms as rows, ``(n_components, n_features)``."""
+        self._check_fitted()
+        return np.ascontiguousarray(self._params["A"].T)
+
+    def _encode(self, x: np.ndarray) -> np.ndarray:
+        s, _ = self._solve_codes(self._params["A"], x, self.transform_max_iter, EvalClock())
+        return s
+
+    def _decode(self, s: np.ndarray) -> np.ndarray:
+        return self._params["A"] @ s
+
+    def objective(self, X: Any, S: Any | None = None) -> float:
+        """``J(A, s)`` per example on data ``X`` with codes ``S`` (default: the warm start).
+
+        Uses the fitted per-example trade-off, i.e. ``J / m`` with ``m = len(X)`` of
+
+        .. math::
+            \\frac{1}{b}\\lVert A s - x\\rVert^2 + \\lambda \\sum\\sqrt{V(s\\circ s)+\\epsilon}
+
+        (the weight decay, constant in ``s``, is left out).
+        """
+        self._check_fitted()
+        x = self._to_columns(X, self._dtype)
+        A = self._params["A"]
+        if S is None:
+            norms = np.einsum("ij,ij->j", A, A)
+            s = (A.T @ x) / norms[:, None]
+        else:
+            s = np.ascontiguousarray(np.asarray(S, dtype=self._dtype).T)
+        total = (1.0 / self._b) * Reconstruction() + self.lambda_ * self._sparsity
+        return total.value({"A": A, "s": s, "x": x}) / x.shape[1]
+
+
+def _mean_squared_residual(A: np.ndarray, s: np.ndarray, x: np.ndarray) -> float:
+    """Mean over examples of ``‖A s_j − x_j‖²``."""
+    R = A @ s
+    R -= x
+    return float(np.einsum("ij,ij->", R, R)) / x.shape[1]
+
+
+def _solve_right(cross: np.ndarray, gram: np.ndarray) -> np.ndarray:
+    """``cross @ inv(gram)`` for symmetric positive definite ``gram`` (Cholesky)."""
+    try:
+        return scipy.linalg.solve(gram, cross.T, assume_a="pos", check_finite=False).T
+    except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
+        return scipy.linalg.lstsq(gram, cross.T, check_finite=False)[0].T
+
+
+class TopographicSparseCoding(SparseCoding):
+    r"""Topographic sparse coding: the codes are pooled over neighbourhoods of a torus.
+
+    .. math::
+        J(A, s) = \frac{1}{b}\lVert A s - x\rVert_F^2 + \lambda \sum \sqrt{V (s\circ s) + \epsilon}
+                  + \gamma \lVert A\rVert_F^2 ,
+
+    with ``V = grouping_matrix(grid, pool, wrap=True)``: the ``k = rows·cols`` features sit on a
+    ``rows × cols`` torus and each grid cell pools the ``pool × pool`` block starting there
+    (UFLDL: 121 features on 11 × 11, pool 3). ``X`` is ``(n_samples, n_features)``, transposed
+    inside. Parameters as :class:`SparseCoding`, plus:
+
+    Parameters
+    ----------
+    grid : (int, int)
+        Torus shape; ``n_components`` must be ``rows·cols`` (or None).
+    pool : int
+        Side of the square pooling neighbourhood.
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        **_COMMON,
+        "grid": IS_SHAPE2,
+        "pool": Interval(int, 1, None),
+        "wrap": IS_BOOL,
+    }
+
+    def __init__(
+        self,
+        n_components: int | None = None,
+        *,
+        grid: tuple[int, int] = (11, 11),
+        pool: int = 3,
+        wrap: bool = True,
+        lambda_: float = 5e-4,
+        epsilon: float = 1e-5,
+        gamma: float = 1e-2,
+        constraint: str = "weight_decay",
+        batch_size: int = 2000,
+        max_iter: int = 200,
+        s_solver: str = "accelerated",
+        s_max_iter: int = 50,
+        transform_max_iter: int = 300,
+        init: str = "data",
+        tol: float = 0.0,
+        random_state: Any = None,
+        dtype: Any = None,
+        callbacks: list[Callback] | None = None,
+        preprocessor: Any = None,
+    ) -> None:
+        super().__init__(
+            n_components, lambda_=lambda_, epsilon=epsilon, gamma=gamma, constraint=constraint,
+            batch_size=batch_size, max_iter=max_iter, s_solver=s_solver, s_max_iter=s_max_iter,
+            transform_max_iter=transform_max_iter, init=init, tol=tol, random_state=random_state,
+            dtype=dtype, callbacks=callbacks, preprocessor=preprocessor,
+        )
+        self.grid = grid
+        self.pool = pool
+        self.wrap = wrap
+
+    def _check_param_relations(self) -> None:
+        rows, cols = self.grid
+        if self.n_components is not None and self.n_components != rows * cols:
+            raise ValueError(
+                f"{type(self).__name__}: parameter 'n_components' must be rows*cols = "
+                f"{rows * cols} for grid={tuple(self.grid)!r}; got {self.n_components!r}."
+            )
+        if self.pool > min(rows, cols):
+            raise ValueError(
+                f"{type(self).__name__}: parameter 'pool' must be at most min(grid) = "
+                f"{min(rows, cols)}; got {self.pool!r}."
+            )
+
+    def _setup(self, x: np.ndarray) -> None:
+        rows, cols = self.grid
+        self.n_components_ = rows * cols
+        super()._setup(x)
+        self._k = rows * cols
+        self.grouping_ = grouping_matrix((rows, cols), pool=self.pool, wrap=self.wrap)
+
+    def _sparsity_term(self):
+        rows, cols = self.grid
+        V = grouping_matrix((rows, cols), pool=self.pool, wrap=self.wrap)
+        return TopographicL1(V, self.epsilon)
+
+    def _sparsity_curvature(self) -> float:
+        """Bound ``max_j Σ_g V_gj / √ε`` on the Hessian norm of ``Σ√(V(s∘s)+ε)``."""
+        V = self._sparsity.V
+        return float(V.sum(axis=0).max()) / np.sqrt(self.epsilon)
