@@ -20,6 +20,10 @@ RICA
     its cost does not grow with ``m``. Both terms are divided by ``m``, so λ is a per-example
     weight and the defaults do not depend on the number of examples (the UFLDL exercise's λ,
     which multiplies the undivided sparsity sum, equals this λ divided by ``m``).
+
+    With ``row_norm="unit"`` (the default) the cost is evaluated at the filters scaled to unit
+    rows, ``J(W̃)`` with ``w̃ᵢ = wᵢ/‖wᵢ‖`` (UFLDL's ``l2rowscaled``/``l2rowscaledg``, Le et al.
+    2011), so no filter can shrink to zero: see :class:`RowNormalized`.
 Topographic ICA
     RICA whose sparsity pools squared responses over torus neighbourhoods,
     ``Σ √(V (Wx)² + ε)`` with ``V = grouping_matrix(grid, pool)``.
@@ -31,13 +35,20 @@ bit-identical to an uninterrupted one.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 
-from objectives import ICAReconstruction, ICASparsity, TopographicICASparsity, grouping_matrix
+from objectives import (
+    ICAReconstruction,
+    ICASparsity,
+    Term,
+    TopographicICASparsity,
+    grouping_matrix,
+)
 
-from .base import BaseTrainer, guarded
+from .base import BaseTrainer, NonFiniteObjective, guarded
 from .solvers import lbfgs, projected_gradient
 from .state import Callback
 from .timing import EvalClock
@@ -50,9 +61,18 @@ from .validation import (
     IS_SHAPE2,
     OR_NONE,
     Interval,
+    Options,
 )
 
-__all__ = ["OrthonormalICA", "RICA", "TopographicICA", "symmetric_orthonormalize"]
+__all__ = [
+    "OrthonormalICA",
+    "RICA",
+    "RowNormalized",
+    "TopographicICA",
+    "normalize_rows",
+    "range_projector",
+    "symmetric_orthonormalize",
+]
 
 _COMMON = {
     "n_components": OR_NONE(Interval(int, 1, None)),
@@ -73,6 +93,122 @@ def symmetric_orthonormalize(W: np.ndarray) -> np.ndarray:
     return (U @ Vt).astype(W.dtype, copy=False)
 
 
+def normalize_rows(W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of ``W`` scaled to unit L2 norm, and the norms (``k × 1``), in ``W``'s dtype.
+
+    Each row is first divided by its largest magnitude, so the result is exact for any finite
+    ``W`` (no overflow of the squares; the returned norm itself may overflow to inf). A zero row
+    is left at zero (its norm is replaced by the smallest normal number of the dtype, so nothing
+    is divided by zero).
+    """
+    tiny = np.finfo(W.dtype).tiny
+    peak = np.maximum(np.abs(W).max(axis=1, keepdims=True), tiny)
+    V = W / peak
+    scaled_norms = np.sqrt(np.einsum("ij,ij->i", V, V))[:, None]
+    np.maximum(scaled_norms, tiny, out=scaled_norms)
+    V /= scaled_norms
+    with np.errstate(over="ignore"):
+        norms = scaled_norms * peak
+    return V, np.maximum(norms, tiny, out=norms)
+
+
+class RowNormalized(Term):
+    r"""A term evaluated at the filters scaled to unit rows: :math:`G(W) = F(\tilde W)`.
+
+    With :math:`\tilde w_i = w_i / \lVert w_i \rVert` for every row and
+    :math:`g_i = \partial F / \partial \tilde w_i` (the wrapped term's gradient at
+    :math:`\tilde W`), the chain rule through the Jacobian
+    :math:`\partial \tilde w / \partial w = (I - \tilde w \tilde w^T) / \lVert w \rVert`
+    gives, row by row,
+
+    .. math::
+        \frac{\partial G}{\partial w_i}
+        = \frac{g_i - (g_i \cdot \tilde w_i)\, \tilde w_i}{\lVert w_i \rVert}
+
+    (UFLDL's ``l2rowscaled(W, 1)`` and ``l2rowscaledg``). The gradient is orthogonal to every
+    row, so a gradient method cannot change the norms to first order, and :math:`G` is invariant
+    to positive row scaling: the constraint ``‖wᵢ‖ = 1`` without a projection. The wrapped
+    term's own value and gradient are used unchanged (e.g. the covariance form of
+    ``ICAReconstruction``); the extra cost is a few ``k × n`` passes.
+
+    With a ``projector`` :math:`P` (symmetric, idempotent, ``n × n``) the rows are first
+    projected, :math:`\tilde w_i = P w_i / \lVert P w_i \rVert`, and the gradient above
+    (with :math:`\lVert P w_i \rVert`) is multiplied by :math:`P` on the right. The trainers
+    use the projector onto the range of the data covariance: on rank-deficient data (patches
+    with the mean removed have rank ``n − 1``) a unit row in the null space costs nothing in
+    either RICA term, so without it the surplus filters of an overcomplete basis all collapse
+    onto the null space (e.g. the constant patch) instead of dying to zero norm.
+
+    Parameters
+    ----------
+    term : Term
+        Any term differentiable in ``wrt``.
+    wrt : str
+        The variable whose rows are normalised (default ``"W"``).
+    projector : ndarray (n, n), optional
+        Orthogonal projector applied to the rows before normalising.
+    """
+
+    def __init__(self, term: Term, wrt: str = "W", projector: np.ndarray | None = None) -> None:
+        if wrt not in term.wrt:
+            raise ValueError(f"RowNormalized: {term!r} cannot be differentiated in {wrt!r}")
+        self.term = term
+        self.variables = term.variables
+        self.wrt = (wrt,)
+        self.name = term.name
+        self.projector = projector
+
+    def _scaled(self, variables: Mapping[str, Any]) -> tuple[dict, np.ndarray, np.ndarray]:
+        W = np.asarray(variables[self.wrt[0]])
+        if W.ndim != 2:
+            raise ValueError(
+                f"RowNormalized: {self.wrt[0]} must be a 2-D array (k, n); got shape {W.shape}"
+            )
+        if self.projector is not None:
+            W = W @ self.projector.astype(W.dtype, copy=False)
+        W_unit, norms = normalize_rows(W)
+        return {**variables, self.wrt[0]: W_unit}, W_unit, norms
+
+    def value(self, variables: Mapping[str, Any]) -> float:
+        return self.term.value(self._scaled(variables)[0])
+
+    def value_and_grad(self, variables: Mapping[str, Any], wrt: str) -> tuple[float, np.ndarray]:
+        self._check_wrt(wrt)
+        scaled, W_unit, norms = self._scaled(variables)
+        value, g = self.term.value_and_grad(scaled, wrt)
+        g = np.array(g, dtype=W_unit.dtype, copy=True)
+        g -= np.einsum("ij,ij->i", g, W_unit)[:, None] * W_unit
+        g /= norms
+        if self.projector is not None:
+            g = g @ self.projector.astype(g.dtype, copy=False)
+        return value, g
+
+    def unit_rows(self, W: np.ndarray) -> np.ndarray:
+        """The rows :math:`\tilde W` the term is evaluated at (projected, unit norm)."""
+        return self._scaled({self.wrt[0]: W})[1]
+
+    def __repr__(self) -> str:
+        return f"RowNormalized({self.term!r})"
+
+
+def range_projector(C: np.ndarray, rtol: float | None = None) -> np.ndarray | None:
+    """Orthogonal projector onto the range of the symmetric PSD ``C``; None if it has full rank.
+
+    Eigenvalues at or below ``rtol · λ_max`` count as zero (default ``100 n ε`` of ``C``'s dtype,
+    so float32 rounding of an exact zero is caught). Computed in float64, returned in ``C``'s
+    dtype.
+    """
+    n = C.shape[0]
+    if rtol is None:
+        rtol = 100.0 * n * float(np.finfo(C.dtype).eps)
+    eigenvalues, eigenvectors = np.linalg.eigh(np.asarray(C, dtype=np.float64))
+    keep = eigenvalues > rtol * max(float(eigenvalues[-1]), 0.0)
+    if keep.all():
+        return None
+    U = eigenvectors[:, keep]
+    return (U @ U.T).astype(C.dtype)
+
+
 class _ICABase(BaseTrainer):
     """Shared parts: ``W`` parameter, responses as codes, covariance precomputation."""
 
@@ -87,6 +223,9 @@ class _ICABase(BaseTrainer):
     def _prepare(self, x: np.ndarray) -> None:
         self._x = x
         self._reconstruction = ICAReconstruction.from_data(x)
+        # rows are normalised inside the data's range (see RowNormalized); None: full rank
+        self._range_projector = (range_projector(self._reconstruction.C)
+                                 if getattr(self, "row_norm", None) == "unit" else None)
 
     @property
     def components_(self) -> np.ndarray:
@@ -240,12 +379,42 @@ class RICA(_ICABase):
     ``inner_iter`` iterations per outer iteration. ``X`` is ``(n_samples, n_features)``,
     transposed inside; use whitened data. ``n_components > n_features`` (overcomplete) is allowed.
 
+    **Unit-norm rows** (``row_norm="unit"``, the default; UFLDL's ``softICACost.m`` and Le et al.
+    2011). Unconstrained, the reconstruction term is already zero for any ``n`` orthonormal
+    rows, so in an overcomplete basis (or on data of rank ``r < n``, e.g. ZCA-whitened patches
+    with the patch mean removed, rank ``n − 1``) only about ``r`` filters keep norm 1 and the
+    sparsity term shrinks the others to zero. With ``row_norm="unit"`` the cost is evaluated at
+    the rows scaled to unit length,
+
+    .. math::
+        \tilde w_i = \frac{w_i}{\lVert w_i \rVert}, \qquad
+        J_{unit}(W) = J(\tilde W), \qquad
+        \frac{\partial J_{unit}}{\partial w_i}
+        = \frac{g_i - (g_i \cdot \tilde w_i)\,\tilde w_i}{\lVert w_i \rVert},
+        \quad g_i = \frac{\partial J}{\partial \tilde w_i}(\tilde W)
+
+    (:class:`RowNormalized`), and after every L-BFGS chunk ``W`` is replaced by ``W̃``, so the
+    stored parameters (``components_``, ``state_dict()``) are the unit-norm rows the cost was
+    evaluated at. The reconstruction term then acts as a frame potential (``‖W̃ᵀW̃ − I‖²``
+    weighted by the data covariance) that spreads the ``k`` unit filters into a near-tight frame
+    instead of killing ``k − r`` of them. When the training data are rank-deficient (``x xᵀ``
+    singular, e.g. ``r = n − 1`` after per-patch mean removal) the rows are first projected onto
+    the data's range,
+    ``w̃ᵢ = P wᵢ / ‖P wᵢ‖`` with ``P`` the orthogonal projector onto the range of ``x xᵀ``
+    (:func:`range_projector`; the gradient gains a factor ``P`` on the right): a unit row in the
+    null space costs nothing in either term, and without ``P`` the surplus filters collapse onto
+    it (the constant patch) instead of shrinking. On full-rank data ``P`` is not used.
+    ``row_norm=None`` keeps the unconstrained form above.
+
     Parameters
     ----------
     n_components : int or None
         Number of filters ``k`` (default ``n_features``).
     lambda_ : float
         Sparsity weight per example.
+    row_norm : {"unit", None}
+        ``"unit"``: evaluate the cost at unit-norm rows and store those (default); ``None``:
+        unconstrained ``W`` (overcomplete bases then lose filters to zero norm).
     epsilon : float
         Smoothing ε.
     max_iter : int
@@ -260,20 +429,23 @@ class RICA(_ICABase):
     Attributes
     ----------
     components_ : ndarray (n_components, n_features)
-        Filters as rows.
+        Filters as rows (unit L2 norm with ``row_norm="unit"``).
     history_ : list of dict
         Records with ``objective``, ``ica_sparsity`` (or ``topographic_ica_sparsity``),
         ``ica_reconstruction``, ``reconstruction_error``, ``sparsity``, ``step_size`` (NaN),
         ``lbfgs_iter``, ``wall_time``, ``eval_time``, ``eval_share``.
     """
 
-    _parameter_constraints: ClassVar[dict] = {**_COMMON, "lambda_": Interval(float, 0.0, None)}
+    _parameter_constraints: ClassVar[dict] = {
+        **_COMMON, "lambda_": Interval(float, 0.0, None), "row_norm": OR_NONE(Options(("unit",))),
+    }
 
     def __init__(
         self,
         n_components: int | None = None,
         *,
         lambda_: float = 0.1,
+        row_norm: str | None = "unit",
         epsilon: float = 1e-2,
         max_iter: int = 50,
         inner_iter: int = 20,
@@ -285,6 +457,7 @@ class RICA(_ICABase):
     ) -> None:
         self.n_components = n_components
         self.lambda_ = lambda_
+        self.row_norm = row_norm
         self.epsilon = epsilon
         self.max_iter = max_iter
         self.inner_iter = inner_iter
@@ -307,12 +480,19 @@ class RICA(_ICABase):
 
     def _iterate(self, x, params, rng, clock):
         total = self._objective_terms(x, self._reconstruction)
+        if self.row_norm == "unit":
+            total = RowNormalized(total, "W", self._range_projector)
 
         def fun(W: np.ndarray) -> tuple[float, np.ndarray]:
             return total.value_and_grad({"W": W, "x": x}, "W")
 
         result = lbfgs(guarded(clock.timed(fun)), params["W"], self.inner_iter)
-        return {"W": result.x}, x, {"step_size": float("nan"), "lbfgs_iter": result.n_iter}
+        W = result.x
+        if self.row_norm == "unit":
+            if not np.isfinite(W).all():
+                raise NonFiniteObjective("iterate is not finite")
+            W = total.unit_rows(W)  # store the unit rows the cost was evaluated at
+        return {"W": W}, x, {"step_size": float("nan"), "lbfgs_iter": result.n_iter}
 
     def _measure(self, x, params, clock):
         W = params["W"]
@@ -333,7 +513,9 @@ class TopographicICA(RICA):
 
     with ``V = grouping_matrix(grid, pool, wrap)``: the ``k = rows·cols`` filters on a torus,
     one group per cell pooling the ``pool × pool`` block starting there. ``X`` is
-    ``(n_samples, n_features)``, transposed inside. Other parameters as :class:`RICA`.
+    ``(n_samples, n_features)``, transposed inside. Other parameters as :class:`RICA`; in
+    particular ``row_norm="unit"`` (default) evaluates the cost at unit-norm rows, which keeps
+    every unit of an overcomplete torus (e.g. 121 filters on 11 × 11 for 8 × 8 patches) alive.
 
     Parameters
     ----------
@@ -358,6 +540,7 @@ class TopographicICA(RICA):
         pool: int = 3,
         wrap: bool = True,
         lambda_: float = 0.1,
+        row_norm: str | None = "unit",
         epsilon: float = 1e-2,
         max_iter: int = 50,
         inner_iter: int = 20,
@@ -368,7 +551,7 @@ class TopographicICA(RICA):
         preprocessor: Any = None,
     ) -> None:
         super().__init__(
-            n_components, lambda_=lambda_, epsilon=epsilon, max_iter=max_iter,
+            n_components, lambda_=lambda_, row_norm=row_norm, epsilon=epsilon, max_iter=max_iter,
             inner_iter=inner_iter, tol=tol, random_state=random_state, dtype=dtype,
             callbacks=callbacks, preprocessor=preprocessor,
         )
