@@ -45,7 +45,7 @@ def estimator_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
         value = config[section].get(key)
         if value is None or arg not in accepted:
             continue
-        kwargs[arg] = tuple(value) if isinstance(value, list) else value
+        kwargs[arg] = field.to_estimator(value)
     return kwargs
 
 

@@ -58,6 +58,9 @@ class Field:
     estimator_arg : str or mapping of kind to str, optional
         Keyword argument of the estimator constructor this key feeds (per kind when the
         estimators name it differently).
+    estimator_values : mapping, optional
+        Config value → estimator value, for values the estimator spells differently (e.g.
+        ``{"none": None}``); values not listed are passed unchanged (see :meth:`to_estimator`).
     """
 
     type: str
@@ -72,6 +75,7 @@ class Field:
     kinds: tuple[str, ...] | None = None
     estimator_arg: str | Mapping[str, str] | None = None
     required: bool = False
+    estimator_values: Mapping[Any, Any] | None = None
 
     def arg_for(self, kind: str) -> str | None:
         """The estimator argument this key feeds for model kind ``kind`` (None: none)."""
@@ -80,6 +84,13 @@ class Field:
         if isinstance(self.estimator_arg, Mapping):
             return self.estimator_arg.get(kind)
         return self.estimator_arg
+
+    def to_estimator(self, value: Any) -> Any:
+        """The estimator argument for config ``value`` (lists become tuples)."""
+        if self.estimator_values is not None and not isinstance(value, list) \
+                and value in self.estimator_values:
+            return self.estimator_values[value]
+        return tuple(value) if isinstance(value, list) else value
 
     def expected(self) -> str:
         """Human description of the accepted values."""
@@ -151,6 +162,11 @@ SCHEMA: dict[str, Any] = {
                      kinds=("rica", "tica", *SPARSE_CODING_KINDS)),
         "epsilon": _f("float", None, "smoothing inside √(· + ε) (null: estimator default)",
                       nullable=True, **_POS, estimator_arg="epsilon"),
+        "row_norm": _f("str", "unit",
+                       "cost evaluated at the filters scaled to unit rows (unit) or at W as "
+                       "it is (none: overcomplete filters can shrink to zero)",
+                       choices=("unit", "none"), kinds=("rica", "tica"),
+                       estimator_arg="row_norm", estimator_values={"none": None}),
         "gamma": _f("float", None, "weight decay on the basis A (null: estimator default)",
                     nullable=True, **_NONNEG, kinds=SPARSE_CODING_KINDS,
                     estimator_arg="gamma"),

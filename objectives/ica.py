@@ -186,7 +186,44 @@ class CovarianceICAReconstruction(Term):
         )
 
 
-class ICASparsity(Term):
+class _ResponseSparsity(Term):
+    """A sparsity penalty on the responses ``Y = Wx``: ``ΣQ`` with ``Q`` a root of ``Y``.
+
+    Subclasses supply :meth:`_root` (``Q`` and ``ΣQ`` from ``Y``) and :meth:`_ratio`
+    (``∂ΣQ/∂Y``, allowed to overwrite ``Q``); the gradient in ``W`` is ``_ratio(Y, Q) xᵀ``.
+    ``_owner`` names the term in messages; ``_dims``/``_origin`` pre-bind shape symbols.
+    """
+
+    variables = ("W", "x")
+    wrt = ("W",)
+    _owner = ""
+    _dims: dict[str, int] | None = None
+    _origin: dict[str, str] | None = None
+
+    def _root(self, Y: np.ndarray) -> tuple[np.ndarray, float]:
+        raise NotImplementedError
+
+    def _ratio(self, Y: np.ndarray, Q: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _forward(self, variables: Variables):
+        (W, x), _ = bind(variables, _SPEC, self._owner, self._dims, self._origin)
+        Y = W @ x
+        Q, value = self._root(Y)
+        if not np.isfinite(value):
+            diagnose_non_finite(self._owner, {"W": W, "x": x})
+        return W, x, Y, Q, value
+
+    def value(self, variables: Variables) -> float:
+        return self._forward(variables)[-1]
+
+    def value_and_grad(self, variables: Variables, wrt: str) -> tuple[float, np.ndarray]:
+        self._check_wrt(wrt)
+        W, x, Y, Q, value = self._forward(variables)
+        return value, cast_like(self._ratio(Y, Q) @ x.T, W)
+
+
+class ICASparsity(_ResponseSparsity):
     """Smoothed L1 sparsity of the responses, :math:`F(W) = \\sum \\sqrt{(Wx)^2 + \\epsilon}`.
 
     .. math:: \\nabla_W F = \\frac{W x}{\\sqrt{(Wx)^2 + \\epsilon}} \\, x^T
@@ -199,29 +236,17 @@ class ICASparsity(Term):
     ``Wx`` is formed once; the root and then the ratio overwrite one k × m work array.
     """
 
-    variables = ("W", "x")
-    wrt = ("W",)
     name = "ica_sparsity"
+    _owner = "ICASparsity"
 
     def __init__(self, epsilon: float = 1e-2):
         self.epsilon = check_epsilon(epsilon, "ICASparsity")
 
-    def _forward(self, variables: Variables):
-        (W, x), _ = bind(variables, _SPEC, "ICASparsity")
-        Y = W @ x
-        Q, value = smoothed_root(Y, self.epsilon)
-        if not np.isfinite(value):
-            diagnose_non_finite("ICASparsity", {"W": W, "x": x})
-        return W, x, Y, Q, value
+    def _root(self, Y: np.ndarray) -> tuple[np.ndarray, float]:
+        return smoothed_root(Y, self.epsilon)
 
-    def value(self, variables: Variables) -> float:
-        return self._forward(variables)[-1]
-
-    def value_and_grad(self, variables: Variables, wrt: str) -> tuple[float, np.ndarray]:
-        self._check_wrt(wrt)
-        W, x, Y, Q, value = self._forward(variables)
-        np.divide(Y, Q, out=Q)
-        return value, cast_like(Q @ x.T, W)
+    def _ratio(self, Y: np.ndarray, Q: np.ndarray) -> np.ndarray:
+        return np.divide(Y, Q, out=Q)
 
     def as_network(self) -> Network:
         """Layers: ``W`` → identity, ``I`` → square, ``I`` → add ε, sqrt; input ``x``."""
@@ -240,7 +265,7 @@ class ICASparsity(Term):
         return f"ICASparsity(epsilon={self.epsilon!r})"
 
 
-class TopographicICASparsity(Term):
+class TopographicICASparsity(_ResponseSparsity):
     """Topographic (pooled) sparsity of the responses, as in topographic ICA / TICA.
 
     .. math::
@@ -255,9 +280,8 @@ class TopographicICASparsity(Term):
         Smoothing constant :math:`\\epsilon > 0`.
     """
 
-    variables = ("W", "x")
-    wrt = ("W",)
     name = "topographic_ica_sparsity"
+    _owner = "TopographicICASparsity"
 
     def __init__(self, V: Any, epsilon: float = 1e-2):
         self.grouping = GroupingOperator(V, "TopographicICASparsity")
@@ -266,22 +290,11 @@ class TopographicICASparsity(Term):
         self._dims = {"k": self.V.shape[1]}
         self._origin = {"k": "V"}
 
-    def _forward(self, variables: Variables):
-        (W, x), _ = bind(variables, _SPEC, "TopographicICASparsity", self._dims, self._origin)
-        Y = W @ x
-        Q, value = pooled_root(self.grouping, Y, self.epsilon)
-        if not np.isfinite(value):
-            diagnose_non_finite("TopographicICASparsity", {"W": W, "x": x})
-        return W, x, Y, Q, value
+    def _root(self, Y: np.ndarray) -> tuple[np.ndarray, float]:
+        return pooled_root(self.grouping, Y, self.epsilon)
 
-    def value(self, variables: Variables) -> float:
-        return self._forward(variables)[-1]
-
-    def value_and_grad(self, variables: Variables, wrt: str) -> tuple[float, np.ndarray]:
-        self._check_wrt(wrt)
-        W, x, Y, Q, value = self._forward(variables)
-        D = pooled_grad(self.grouping, Y, Q)
-        return value, cast_like(D @ x.T, W)
+    def _ratio(self, Y: np.ndarray, Q: np.ndarray) -> np.ndarray:
+        return pooled_grad(self.grouping, Y, Q)
 
     def as_network(self) -> Network:
         """Layers: ``W``, ``I`` → square, ``V``, ``I`` → add ε, sqrt; input ``x``."""

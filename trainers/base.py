@@ -210,11 +210,14 @@ class BaseTrainer:
             while self.n_iter_ < self.max_iter:
                 last_state = self.state_dict()
                 try:
-                    new_params, data, extras = self._iterate(x, self._params, rng, clock)
-                    # one memory layout everywhere: BLAS rounding depends on it, and a resumed
-                    # fit (parameters restored C-ordered) must be bit-identical
-                    new_params = {k: np.ascontiguousarray(v) for k, v in new_params.items()}
-                    measured = self._measure(data, new_params, clock)
+                    # an iterate that blows up overflows on its way to a non-finite objective,
+                    # which is reported below as TrainingDiverged: no RuntimeWarnings before it
+                    with np.errstate(over="ignore", invalid="ignore"):
+                        new_params, data, extras = self._iterate(x, self._params, rng, clock)
+                        # one memory layout everywhere: BLAS rounding depends on it, and a
+                        # resumed fit (parameters restored C-ordered) must be bit-identical
+                        new_params = {k: np.ascontiguousarray(v) for k, v in new_params.items()}
+                        measured = self._measure(data, new_params, clock)
                     if not math.isfinite(measured["objective"]):
                         raise NonFiniteObjective(f"objective is {measured['objective']!r}")
                 except NonFiniteObjective as error:

@@ -53,15 +53,15 @@ from .solvers import lbfgs, projected_gradient
 from .state import Callback
 from .timing import EvalClock
 from .validation import (
-    IS_BOOL,
     IS_CALLBACKS,
     IS_DTYPE,
     IS_PREPROCESSOR,
     IS_RANDOM_STATE,
-    IS_SHAPE2,
     OR_NONE,
+    TORUS_CONSTRAINTS,
     Interval,
     Options,
+    check_torus,
 )
 
 __all__ = [
@@ -527,10 +527,7 @@ class TopographicICA(RICA):
         Torus (True) or open grid.
     """
 
-    _parameter_constraints: ClassVar[dict] = {
-        **RICA._parameter_constraints, "grid": IS_SHAPE2, "pool": Interval(int, 1, None),
-        "wrap": IS_BOOL,
-    }
+    _parameter_constraints: ClassVar[dict] = {**RICA._parameter_constraints, **TORUS_CONSTRAINTS}
 
     def __init__(
         self,
@@ -560,17 +557,7 @@ class TopographicICA(RICA):
         self.wrap = wrap
 
     def _check_param_relations(self) -> None:
-        rows, cols = self.grid
-        if self.n_components is not None and self.n_components != rows * cols:
-            raise ValueError(
-                f"{type(self).__name__}: parameter 'n_components' must be rows*cols = "
-                f"{rows * cols} for grid={tuple(self.grid)!r}; got {self.n_components!r}."
-            )
-        if self.pool > min(rows, cols):
-            raise ValueError(
-                f"{type(self).__name__}: parameter 'pool' must be at most min(grid) = "
-                f"{min(rows, cols)}; got {self.pool!r}."
-            )
+        check_torus(type(self).__name__, self.n_components, self.grid, self.pool)
 
     def _setup(self, x: np.ndarray) -> None:
         rows, cols = self.grid

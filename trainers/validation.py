@@ -26,6 +26,8 @@ __all__ = [
     "IS_PREPROCESSOR",
     "IS_SHAPE2",
     "OR_NONE",
+    "TORUS_CONSTRAINTS",
+    "check_torus",
 ]
 
 
@@ -108,6 +110,26 @@ IS_SHAPE2 = Constraint(
     and all(isinstance(d, numbers.Integral) and not isinstance(d, bool) and d >= 1 for d in v),
     "a pair (rows, cols) of positive ints",
 )
+
+
+#: Constraints of the torus parameters shared by the topographic estimators.
+TORUS_CONSTRAINTS = {"grid": IS_SHAPE2, "pool": Interval(int, 1, None), "wrap": IS_BOOL}
+
+
+def check_torus(owner: str, n_components: int | None, grid: Any, pool: int) -> None:
+    """Cross-parameter checks of a topographic estimator: ``n_components`` must be
+    ``rows*cols`` (or None) and the ``pool × pool`` neighbourhood must fit on the grid."""
+    rows, cols = grid
+    if n_components is not None and n_components != rows * cols:
+        raise ValueError(
+            f"{owner}: parameter 'n_components' must be rows*cols = "
+            f"{rows * cols} for grid={tuple(grid)!r}; got {n_components!r}."
+        )
+    if pool > min(rows, cols):
+        raise ValueError(
+            f"{owner}: parameter 'pool' must be at most min(grid) = "
+            f"{min(rows, cols)}; got {pool!r}."
+        )
 
 
 def validate_params(owner: str, params: dict[str, Any], table: dict[str, Constraint]) -> None:

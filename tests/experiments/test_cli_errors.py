@@ -72,6 +72,12 @@ def test_print_config_shows_every_default(script, configs_dir):
     assert "checkpoint_every: 25" in proc.stdout
 
 
+def test_print_config_shows_row_norm(script, configs_dir):
+    proc = script("train.py", configs_dir / "tica.yaml", "model.row_norm=none", "--print-config")
+    assert proc.returncode == 0, proc.stderr
+    assert "row_norm: none" in proc.stdout
+
+
 def test_training_failure_exits_1():
     def fail() -> int:
         raise TrainingFailed("training diverged at iteration 3 (objective nan); last "

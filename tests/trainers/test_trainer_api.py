@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from trainer_helpers import Interrupt
 
 from trainers import (
     RICA,
@@ -11,7 +12,6 @@ from trainers import (
     EarlyStopping,
     OrthonormalICA,
     SparseCoding,
-    StopTraining,
     TopographicICA,
     TopographicSparseCoding,
     TrainingDiverged,
@@ -136,21 +136,10 @@ def test_same_seed_gives_bit_identical_parameters(cls, data):
     assert not np.array_equal(a, c)
 
 
-class _Interrupt(Callback):
-    def __init__(self, at: int):
-        self.at = at
-        self.saved = None
-
-    def on_iteration_end(self, state: TrainState) -> None:
-        if state.iteration == self.at:
-            self.saved = state.model.state_dict()
-            raise StopTraining("interrupted")
-
-
 @pytest.mark.parametrize("cls", ALL)
 def test_resume_is_bit_identical(cls, data):
     full = make(cls).fit(data)
-    interrupt = _Interrupt(2)
+    interrupt = Interrupt(2)
     part = make(cls, callbacks=[interrupt]).fit(data)
     assert part.n_iter_ == 2 and part.stop_reason_ == "interrupted"
     state = interrupt.saved
