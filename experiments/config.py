@@ -90,6 +90,24 @@ def read_yaml(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, str]]:
     return raw, origins
 
 
+def leaf_field(key: str, origin: str) -> Field:
+    """The schema field at a dotted key that can be set (not unknown, not a section).
+
+    Raises
+    ------
+    ConfigError
+        Naming ``origin`` and the key, with a near-miss suggestion or the section's first key.
+    """
+    node = field_at(key)
+    if node is None:
+        leaves = [path for path, _ in iter_fields()]
+        raise ConfigError(f"{origin}: unknown key '{key}'" + suggest(key, leaves))
+    if not isinstance(node, Field):
+        raise ConfigError(f"{origin}: '{key}' is a section; set one of its keys, e.g. "
+                          f"{key}.{next(iter(node))}")
+    return node
+
+
 def parse_override(text: str) -> tuple[str, Any]:
     """Split ``"trainer.max_iter=50"`` into ``("trainer.max_iter", 50)``.
 
@@ -108,13 +126,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not sep or not key:
         raise ConfigError(f"{origin}: expected KEY=VALUE with a dotted key such as "
                           f"trainer.max_iter=50")
-    node = field_at(key)
-    if node is None:
-        leaves = [path for path, _ in iter_fields()]
-        raise ConfigError(f"{origin}: unknown key '{key}'" + suggest(key, leaves))
-    if not isinstance(node, Field):
-        raise ConfigError(f"{origin}: '{key}' is a section; set one of its keys, e.g. "
-                          f"{key}.{next(iter(node))}=...")
+    leaf_field(key, origin)
     try:
         value = yaml.safe_load(value_text) if value_text.strip() else None
     except yaml.YAMLError as exc:

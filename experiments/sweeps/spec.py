@@ -32,9 +32,9 @@ from typing import Any
 
 import yaml
 
-from experiments.config import load_config, parse_override, read_yaml
+from experiments.config import leaf_field, load_config, parse_override, read_yaml
 from experiments.errors import ConfigError
-from experiments.schema import Field, field_at, iter_fields, suggest
+from experiments.schema import suggest
 from experiments.sweeps.names import dedupe, run_name, short_keys
 
 __all__ = ["RunSpec", "SweepPlan", "load_sweep", "plan_sweep", "format_override",
@@ -138,13 +138,7 @@ def _check_key(key: Any, where: str, origin: str) -> str:
     if not isinstance(key, str):
         raise ConfigError(f"{origin}: {where}: expected dotted config keys such as "
                           f"model.lambda, found {key!r}")
-    node = field_at(key)
-    if node is None:
-        leaves = [path for path, _ in iter_fields()]
-        raise ConfigError(f"{origin}: {where}: unknown key '{key}'" + suggest(key, leaves))
-    if not isinstance(node, Field):
-        raise ConfigError(f"{origin}: {where}: '{key}' is a section; vary one of its keys, e.g. "
-                          f"{key}.{next(iter(node))}")
+    leaf_field(key, f"{origin}: {where}")
     return key
 
 
