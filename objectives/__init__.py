@@ -17,12 +17,19 @@ from .ica import (
     TopographicICASparsity,
 )
 from .network import Network, parse_table
-from .reconstruction import FixedBasisReconstruction, Reconstruction, SmoothedL1, WeightDecay
+from .reconstruction import (
+    FixedBasisReconstruction,
+    FixedCodesReconstruction,
+    Reconstruction,
+    SmoothedL1,
+    WeightDecay,
+)
 from .topographic import TopographicL1, grouping_matrix
 
 __all__ = [
     "CovarianceICAReconstruction",
     "FixedBasisReconstruction",
+    "FixedCodesReconstruction",
     "ICAReconstruction",
     "ICASparsity",
     "Network",

@@ -86,7 +86,7 @@ def _problems(
             "W": rng.standard_normal((k, n)) / np.sqrt(n),
         }
         variables = {key: value.astype(dtype) for key, value in variables.items()}
-        A, x = variables["A"], variables["x"]
+        A, s, x = variables["A"], variables["s"], variables["x"]
         terms: list[tuple[str, Term, Term | None]] = [
             ("reconstruction", Reconstruction(), None),
             ("weight_decay", WeightDecay(), None),
@@ -102,6 +102,7 @@ def _problems(
             ),
             ("rica_objective", 0.5 * ICASparsity(EPSILON) + ICAReconstruction(), None),
             ("reconstruction.fixed_basis", Reconstruction.fixed_basis(A, x), Reconstruction()),
+            ("reconstruction.fixed_codes", Reconstruction.fixed_codes(s, x), Reconstruction()),
             ("ica_reconstruction.from_data", ICAReconstruction.from_data(x), ICAReconstruction()),
         ]
         yield f"{label} n={n} k={k} m={m}", terms, variables

@@ -42,7 +42,9 @@ class Reconstruction(Term):
     The residual :math:`R = As - x` is formed once, in place, and shared by value and gradient;
     the factor 2 is applied to the (smaller) gradient, not to R.
 
-    See :meth:`fixed_basis` for the form that precomputes :math:`A^TA` and :math:`A^Tx`.
+    See :meth:`fixed_basis` for the form that precomputes :math:`A^TA` and :math:`A^Tx` (the
+    s-step), and :meth:`fixed_codes` for the one that precomputes :math:`ss^T` and :math:`xs^T`
+    (the A-step).
     """
 
     variables = ("A", "s", "x")
@@ -88,6 +90,14 @@ class Reconstruction(Term):
         See :class:`FixedBasisReconstruction`.
         """
         return FixedBasisReconstruction(A, x)
+
+    @staticmethod
+    def fixed_codes(s: Any, x: Any) -> FixedCodesReconstruction:
+        """The reconstruction term for fixed codes and data, a function of ``A`` only.
+
+        See :class:`FixedCodesReconstruction`.
+        """
+        return FixedCodesReconstruction(s, x)
 
 
 class FixedBasisReconstruction(Term):
@@ -180,6 +190,124 @@ class FixedBasisReconstruction(Term):
             _table_reconstruction(),
             input="s",
             constants={"A": self.A, "x": self.x},
+            name=self.name,
+        )
+
+
+class FixedCodesReconstruction(Term):
+    """:math:`F(A) = \\lVert A s - x \\rVert_F^2` with ``s`` and ``x`` fixed at construction.
+
+    Expanding the square,
+
+    .. math::
+        F(A) = \\langle A, A S - 2 Q \\rangle + \\lVert x \\rVert_F^2, \\qquad
+        \\nabla_A F = 2 (A S - Q), \\qquad S = s s^T,\\; Q = x s^T,
+
+    with ``S`` (k × k), ``Q`` (n × k) and :math:`\\lVert x\\rVert^2` computed once (:math:`k^2 m +
+    nkm` multiply-adds at construction). One evaluation then costs one n × k by k × k product
+    (:math:`nk^2` multiply-adds) plus two n × k inner products, independent of the number of
+    examples m, instead of the :math:`2nkm` of the direct form. When that would be more work
+    (:math:`k \\gtrsim 2m`, e.g. a single example) the direct form with the stored ``s`` and
+    ``x`` is used instead.
+
+    ``S``, ``Q`` and :math:`\\lVert x\\rVert^2` are computed in the dtype of ``s`` and ``x``;
+    for a variable ``A`` of a wider dtype they are recomputed once in that dtype and cached, so
+    float32 data and codes give a float32 computation, and a float32 ``A`` against float64 data
+    is computed in float64 (gradient returned as float32).
+
+    Parameters
+    ----------
+    s : array_like of shape (k, m)
+        The codes, one example per column.
+    x : array_like of shape (n, m)
+        The data.
+
+    Notes
+    -----
+    The expanded value loses about ``eps * ||x||^2`` in absolute accuracy (cancellation); this
+    matters only when the residual is many orders of magnitude below the data, and not in float64.
+    """
+
+    variables = ("A",)
+    wrt = ("A",)
+    name = "reconstruction"
+
+    def __init__(self, s: Any, x: Any):
+        owner = "Reconstruction.fixed_codes"
+        s = check_constant(s, "s", owner)
+        x = check_constant(x, "x", owner)
+        if x.shape[1] != s.shape[1]:
+            raise ValueError(
+                f"{owner}: variable 'x' must have shape (n, m) = (n, {s.shape[1]}); "
+                f"got {x.shape} (m = {s.shape[1]} from 's')"
+            )
+        dtype = np.result_type(s, x)
+        self.s = s.astype(dtype, copy=False)
+        self.x = x.astype(dtype, copy=False)
+        k, m = s.shape
+        n = x.shape[0]
+        self._use_gram = k * k + 2 * k <= 2 * k * m + m
+        self._by_dtype: dict[np.dtype, tuple[np.ndarray, np.ndarray, float]] = {}
+        if self._use_gram:
+            self.S, self.Q, self.x_sqnorm = self._precomputed(dtype)
+        else:
+            self.S = self.Q = None
+            self.x_sqnorm = frobenius(self.x, self.x)
+        self._dims = {"n": n, "k": k}
+        self._origin = {"n": "x", "k": "s"}
+
+    def _precomputed(self, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, float]:
+        """``S = ssᵀ``, ``Q = xsᵀ`` and ``‖x‖²`` in ``dtype``, computed once per dtype."""
+        found = self._by_dtype.get(dtype)
+        if found is None:
+            s = self.s.astype(dtype, copy=False)
+            x = self.x.astype(dtype, copy=False)
+            found = self._by_dtype.setdefault(dtype, (s @ s.T, x @ s.T, frobenius(x, x)))
+        return found
+
+    def _bind(self, variables: Variables) -> np.ndarray:
+        (A,), _ = bind(
+            variables, (("A", ("n", "k")),), "Reconstruction.fixed_codes", self._dims, self._origin
+        )
+        return A
+
+    def value(self, variables: Variables) -> float:
+        return self._value_and_grad(variables, need_grad=False)[0]
+
+    def value_and_grad(self, variables: Variables, wrt: str) -> tuple[float, np.ndarray]:
+        self._check_wrt(wrt)
+        return self._value_and_grad(variables, need_grad=True)
+
+    def _value_and_grad(self, variables: Variables, need_grad: bool):
+        A = self._bind(variables)
+        grad = None
+        if self._use_gram:
+            S, Q, x_sqnorm = self._precomputed(np.result_type(A, self.S))
+            P = A @ S
+            P -= Q  # P = AS - Q
+            # <A, AS - 2Q> = <A, P> - <A, Q>
+            value = frobenius(A, P) - frobenius(A, Q) + x_sqnorm
+            if need_grad:
+                P *= 2
+                grad = cast_like(P, A)
+        else:
+            R = A @ self.s
+            R -= self.x
+            value = frobenius(R, R)
+            if need_grad:
+                grad = R @ self.s.T
+                grad *= 2
+                grad = cast_like(grad, A)
+        if not np.isfinite(value):
+            diagnose_non_finite("Reconstruction.fixed_codes", {"A": A})
+        return value, grad
+
+    def as_network(self) -> Network:
+        """Seed Example 1 with the input ``s`` and ``x`` as constants; weight ``A``."""
+        return Network.from_table(
+            _table_reconstruction(),
+            input="s",
+            constants={"s": self.s, "x": self.x},
             name=self.name,
         )
 

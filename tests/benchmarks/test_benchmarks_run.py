@@ -22,6 +22,7 @@ def test_run_quick_gradients_ours_only(tmp_path: Path) -> None:
     assert "threads per contender: 1" in text
     assert "## Gradients" in text
     assert "ours (direct)" in text and "ours (precomputed)" in text
+    assert "ours (precomputed, fixed codes)" in text and "prototype" not in text
     assert "not timed: differs" not in text
 
 

@@ -33,6 +33,7 @@ def test_report_passes_and_covers_every_term_and_variable(script, capsys):
         ("ica_sparsity", "W"),
         ("topographic_ica_sparsity", "W"),
         ("reconstruction.fixed_basis", "s"),
+        ("reconstruction.fixed_codes", "A"),
         ("ica_reconstruction.from_data", "W"),
     ]:
         assert any(

@@ -43,8 +43,10 @@ def test_bound_forms_stay_float32(strict_cast):
         (Reconstruction.fixed_basis(A, x), "s"),  # Gram branch (k < 2n)
         (Reconstruction.fixed_basis(A[:1], x[:1]), "s"),  # direct branch (k ≥ 2n)
         (ICAReconstruction.from_data(x), "W"),
+        (Reconstruction.fixed_codes(s, x), "A"),  # Gram branch (k < 2m)
+        (Reconstruction.fixed_codes(s[:, :1], x[:, :1]), "A"),  # direct branch (k ≥ 2m)
     ):
-        point = {"s": s, "W": W}
+        point = {"s": s, "W": W, "A": A}
         _, grad = term.value_and_grad(point, var)
         assert grad.dtype == np.float32
         assert term.as_network().grad(point, var).dtype == np.float32

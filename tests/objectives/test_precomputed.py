@@ -10,8 +10,10 @@ from hypothesis import strategies as st
 from objectives import (
     CovarianceICAReconstruction,
     FixedBasisReconstruction,
+    FixedCodesReconstruction,
     ICAReconstruction,
     Reconstruction,
+    WeightDecay,
     check_gradient,
     relative_error,
 )
@@ -123,3 +125,105 @@ def test_bound_forms_validate_their_data():
         fixed.value({"s": np.ones((2, 4))})
     with pytest.raises(ValueError, match="variable 's'.*non-finite"):
         fixed.value({"s": np.full((2, 5), np.nan)})
+
+
+@SETTINGS
+@given(n=dims, k=dims, m=dims, scale=scales, seed=st.integers(0, 2**16))
+def test_fixed_codes_equals_direct(n, k, m, scale, seed):
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((n, k)) * scale
+    s = rng.standard_normal((k, m))
+    x = rng.standard_normal((n, m)) * scale
+    bound = Reconstruction.fixed_codes(s, x)
+    assert isinstance(bound, FixedCodesReconstruction)
+    assert bound.variables == bound.wrt == ("A",) and bound.name == "reconstruction"
+    v1, g1 = bound.value_and_grad({"A": A}, "A")
+    v2, g2 = Reconstruction().value_and_grad({"A": A, "s": s, "x": x}, "A")
+    assert _rel(v1, v2) < 1e-10
+    assert relative_error(g1, g2) < 1e-10
+    assert _rel(bound.value({"A": A}), v2) < 1e-10
+
+
+@pytest.mark.parametrize(
+    ("n", "k", "m"),
+    [(4, 9, 6), (9, 4, 6), (5, 5, 5), (6, 8, 1), (6, 3, 1), (3, 2, 40)],
+    ids=["k>n", "k<n", "square", "m=1 k>n", "m=1 k<n", "m>>k"],
+)
+def test_fixed_codes_shapes_gradcheck_and_network(n, k, m):
+    rng = np.random.default_rng(n * 100 + k * 10 + m)
+    A, s, x = (rng.standard_normal(shape) for shape in ((n, k), (k, m), (n, m)))
+    bound = Reconstruction.fixed_codes(s, x)
+    point = {"A": A}
+    v1, g1 = bound.value_and_grad(point, "A")
+    v2, g2 = Reconstruction().value_and_grad({"A": A, "s": s, "x": x}, "A")
+    assert _rel(v1, v2) < 1e-10 and relative_error(g1, g2) < 1e-10
+    assert g1.shape == A.shape and g1.dtype == A.dtype
+    assert check_gradient(bound, point, "A") <= 1e-8
+    net = bound.as_network()
+    assert net.variables == ("A",) and net.name == "reconstruction"
+    v3, g3 = net.value_and_grad(point, "A")
+    assert _rel(v3, v1) < 1e-10 and relative_error(g3, g1) < 1e-10
+
+
+def test_fixed_codes_uses_gram_matrix_unless_few_examples():
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((4, 3))
+    assert Reconstruction.fixed_codes(rng.standard_normal((4, 3)), x)._use_gram
+    assert not Reconstruction.fixed_codes(rng.standard_normal((12, 3)), x)._use_gram
+    big = Reconstruction.fixed_codes(rng.standard_normal((5, 2000)), rng.standard_normal((4, 2000)))
+    assert big.S.shape == (5, 5) and big.Q.shape == (4, 5)
+
+
+def test_fixed_codes_float32_and_mixed_dtypes():
+    rng = np.random.default_rng(8)
+    A, s, x = (rng.standard_normal(shape) for shape in ((4, 6), (6, 20), (4, 20)))
+    bound32 = Reconstruction.fixed_codes(s.astype(np.float32), x.astype(np.float32))
+    assert bound32.S.dtype == bound32.Q.dtype == np.float32
+    value, grad = bound32.value_and_grad({"A": A.astype(np.float32)}, "A")
+    assert isinstance(value, float) and grad.dtype == np.float32
+    direct = Reconstruction().value_and_grad({"A": A, "s": s, "x": x}, "A")
+    assert _rel(value, direct[0]) < 1e-5 and relative_error(grad, direct[1]) < 1e-5
+    # float64 A against float32 codes: computed (and cached) in float64, float64 gradient
+    _, grad64 = bound32.value_and_grad({"A": A}, "A")
+    assert grad64.dtype == np.float64 and np.dtype(np.float64) in bound32._by_dtype
+    # float32 A against float64 codes: float32 gradient
+    bound64 = Reconstruction.fixed_codes(s, x)
+    assert bound64.grad({"A": A.astype(np.float32)}, "A").dtype == np.float32
+    assert bound64.as_network().grad({"A": A.astype(np.float32)}, "A").dtype == np.float32
+
+
+def test_fixed_codes_in_a_weighted_sum():
+    rng = np.random.default_rng(9)
+    n, k, m, gamma = 5, 7, 30, 0.1
+    A, s, x = (rng.standard_normal(shape) for shape in ((n, k), (k, m), (n, m)))
+    total = (1 / m) * Reconstruction.fixed_codes(s, x) + gamma * WeightDecay()
+    assert total.variables == total.wrt == ("A",)
+    assert total.keys == ("reconstruction", "weight_decay")
+    direct = (1 / m) * Reconstruction() + gamma * WeightDecay()
+    v1, g1 = total.value_and_grad({"A": A}, "A")
+    v2, g2 = direct.value_and_grad({"A": A, "s": s, "x": x}, "A")
+    assert _rel(v1, v2) < 1e-10 and relative_error(g1, g2) < 1e-10
+    assert check_gradient(total, {"A": A}, "A") <= 1e-8
+    assert set(total.values({"A": A})) == {"reconstruction", "weight_decay"}
+
+
+def test_fixed_codes_validates_its_data_and_variable():
+    with pytest.raises(ValueError, match=r"variable 'x' must have shape \(n, m\) = \(n, 5\)"):
+        Reconstruction.fixed_codes(np.ones((2, 5)), np.ones((4, 3)))
+    with pytest.raises(ValueError, match="s must be a 2-D array"):
+        Reconstruction.fixed_codes(np.ones(5), np.ones((4, 5)))
+    with pytest.raises(ValueError, match="non-finite"):
+        Reconstruction.fixed_codes(np.full((2, 5), np.nan), np.ones((4, 5)))
+    fixed = Reconstruction.fixed_codes(np.ones((2, 5)), np.ones((4, 5)))
+    with pytest.raises(ValueError, match=r"variable 'A'.*\(n, k\) = \(4, 2\); got \(4, 3\)"):
+        fixed.value({"A": np.ones((4, 3))})
+    with pytest.raises(ValueError, match=r"variable 'A'.*\(n, k\) = \(4, 2\); got \(3, 2\)"):
+        fixed.value_and_grad({"A": np.ones((3, 2))}, "A")
+    with pytest.raises(ValueError, match="variable 'A'.*2-D"):
+        fixed.value({"A": np.ones(8)})
+    with pytest.raises(ValueError, match="missing variable 'A'"):
+        fixed.value({"s": np.ones((2, 5))})
+    with pytest.raises(ValueError, match="variable 'A'.*non-finite"):
+        fixed.value({"A": np.full((4, 2), np.inf)})
+    with pytest.raises(ValueError, match="cannot differentiate"):
+        fixed.value_and_grad({"A": np.ones((4, 2))}, "s")
