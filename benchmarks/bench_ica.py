@@ -13,7 +13,9 @@ deterministic for a fixed ``random_state``), then the median wall time of three 
 that budget. *Final Amari* is that of a fit with the contender's default stopping rule.
 
 Our settings (documented, not tuned per problem): ``OrthonormalICA(epsilon=1e-6,
-inner_iter=5)``; ``RICA(lambda_=0.5, epsilon=1e-4, inner_iter=10)`` (RICA's default λ = 0.1,
+inner_iter=5)``; ``OrthonormalICA(solver="fixed_point", epsilon=1e-6, inner_iter=1)`` (one
+fixed-point step per outer iteration, so the trace resolves single steps);
+``RICA(lambda_=0.5, epsilon=1e-4, inner_iter=10)`` (RICA's default λ = 0.1,
 ε = 1e-2 are meant for natural-image features and converge several times slower here).
 """
 
@@ -29,6 +31,7 @@ import numpy as np
 from bench_common import Section, Settings, Target, contenders_for, fmt, table, verdict
 
 THRESHOLDS = (0.005, 0.01)
+FIXED_POINT_KEY = 'ours OrthonormalICA(solver="fixed_point")'
 
 
 def _problems(quick: bool) -> list[tuple[int, int]]:
@@ -153,11 +156,10 @@ def _notes(targets: list[Target], results: dict) -> str:
     if not targets or all(t.met is not False for t in targets):
         return ""
     parts = []
-    proto_key = "prototype: fixed-point OrthonormalICA (not in trainers/)"
     for (n, m), per in results.items():
         ref = per.get("Picard (ortho=True)", {}).get("to", {}).get(0.005)
         ortho = per.get("ours OrthonormalICA", {})
-        proto = per.get(proto_key, {}).get("to", {}).get(0.005)
+        proto = per.get(FIXED_POINT_KEY, {}).get("to", {}).get(0.005)
         hit = ortho.get("to", {}).get(0.005)
         floor = min((r["final_amari"] for r in per.values() if "final_amari" in r),
                     default=float("nan"))
@@ -170,20 +172,19 @@ def _notes(targets: list[Target], results: dict) -> str:
                 f"gradient steps ({hit[0]:.2f} s) against Picard's {ref[1]} preconditioned "
                 f"L-BFGS iterations ({ref[0]:.2f} s)")
         if proto is not None:
-            line += (f"; the fixed-point prototype on the same objective reaches it in "
-                     f"{proto[1]} iterations, {proto[0]:.2f} s = {proto[0] / ref[0]:.2f}× "
+            line += (f"; OrthonormalICA(solver=\"fixed_point\") reaches it in "
+                     f"{proto[1]} fixed-point steps, {proto[0]:.2f} s = {proto[0] / ref[0]:.2f}× "
                      "Picard's time")
         parts.append(line + ".")
     parts.append(
         "Why: projected gradient with a backtracking line search converges linearly and each "
         "trial point costs a full value-and-gradient evaluation (Wx, the element-wise root "
         "and ratio over k × m, and the Q xᵀ product), about two evaluations per accepted "
-        "step. Fix (trainers/ica.py): a fixed-point (approximate Newton) solver for "
-        "`OrthonormalICA`, `W ← sym(mean g(Wx) xᵀ − diag(mean g′(Wx)) W)` with "
-        "g(y) = y/√(y² + ε) — the `ICASparsity` gradient it already computes — and "
-        "g′(y) = ε/(y² + ε)^{3/2}, one evaluation per iteration and no line search (the "
-        "prototype uses ε = 1e-2); and value-only evaluations at line-search trial points "
-        "for the gradient solver that remains.")
+        "step. Fix: `OrthonormalICA(solver=\"fixed_point\")` (trainers/ica.py), the "
+        "fixed-point (approximate Newton) step `W ← sym(diag(mean g′(Wx)) W − mean g(Wx) xᵀ)` "
+        "with g(y) = y/√(y² + ε) — the `ICASparsity` gradient — and "
+        "g′(y) = ε/(y² + ε)^{3/2}, one evaluation per step and no line search; and "
+        "value-only evaluations at line-search trial points for the gradient solver.")
     return " ".join(parts)
 
 
@@ -217,13 +218,15 @@ def _contenders(names, n, xw, X, P, mixing) -> dict[str, dict[str, Any]]:
         out["ours RICA (complete)"] = {"kind": "ours", "make": rica, "X": X, "P": P,
                                        "mixing": mixing, "max_budget": 60,
                                        "unit": "outer it. × 10 L-BFGS it."}
-        def fixed_point(budget: int | None):
-            W, used = _prototype_fixed_point(xw, n, 200 if budget is None else budget,
-                                             1e-7 if budget is None else 0.0)
-            return amari_distance(W @ P, mixing), used
 
-        out["prototype: fixed-point OrthonormalICA (not in trainers/)"] = {
-            "kind": "peer", "fit": fixed_point, "max_budget": 200, "unit": "iterations"}
+        def ortho_fp(max_iter: int, callbacks: list | None = None, tol: float = 0.0):
+            return OrthonormalICA(n_components=n, epsilon=1e-6, inner_iter=1,
+                                  solver="fixed_point", max_iter=max_iter, tol=tol,
+                                  random_state=0, callbacks=callbacks)
+
+        out[FIXED_POINT_KEY] = {"kind": "ours", "make": ortho_fp, "X": X, "P": P,
+                                "mixing": mixing, "max_budget": 200,
+                                "unit": "outer it. × 1 fixed-point step"}
     if "sklearn" in names:
         from sklearn.decomposition import FastICA
 
@@ -249,37 +252,6 @@ def _contenders(names, n, xw, X, P, mixing) -> dict[str, dict[str, Any]]:
             out[f"Picard (ortho={ortho_flag})"] = {"kind": "peer", "fit": fit,
                                                   "max_budget": 500, "unit": "max_iter"}
     return out
-
-
-def _prototype_fixed_point(x: np.ndarray, k: int, max_iter: int, tol: float,
-                           epsilon: float = 1e-2) -> tuple[np.ndarray, int]:
-    """Orthonormal ICA with our contrast √(y² + ε) by the FastICA fixed-point iteration.
-
-    ``W ← sym((1/m) Σ g(Wx) xᵀ − diag(mean g′(Wx)) W)`` with ``g(y) = y/√(y² + ε)`` (the
-    ``ICASparsity`` gradient, computed by that term) and ``g′(y) = ε/(y² + ε)^{3/2}``;
-    ``sym`` is ``trainers.symmetric_orthonormalize``. A Newton-like step on the same objective
-    as ``OrthonormalICA``, one gradient evaluation per iteration and no line search.
-    """
-    from objectives import ICASparsity
-    from trainers import symmetric_orthonormalize
-
-    m = x.shape[1]
-    term = ICASparsity(epsilon)
-    W = symmetric_orthonormalize(np.random.default_rng(0).standard_normal((k, x.shape[0])))
-    for it in range(1, max_iter + 1):
-        _, G = term.value_and_grad({"W": W, "x": x}, "W")
-        Y = W @ x
-        Y *= Y
-        Y += epsilon
-        slope = epsilon / (Y * np.sqrt(Y))
-        G /= m
-        G -= slope.mean(axis=1)[:, None] * W
-        W_new = symmetric_orthonormalize(G)
-        change = float(np.max(np.abs(np.abs(np.einsum("ij,ij->i", W_new, W)) - 1.0)))
-        W = W_new
-        if tol > 0 and change < tol:
-            return W, it
-    return W, max_iter
 
 
 def _measure(spec: dict[str, Any], threshold_list: tuple[float, ...], repeat: int) -> dict:

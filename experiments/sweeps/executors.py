@@ -97,7 +97,14 @@ class LocalExecutor(SweepExecutor):
         return self.workers
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> cf.Future:
-        return self._pool.submit(fn, *args)
+        try:
+            return self._pool.submit(fn, *args)
+        except BrokenProcessPool:
+            # A worker died since the last poll: the runs in flight will report the loss through
+            # their futures (and be retried); this one never started, so it goes to a new pool.
+            self._kill(self._pool)
+            self._pool = self._start()
+            return self._pool.submit(fn, *args)
 
     def recover(self, exc: BaseException) -> bool:
         if isinstance(exc, BrokenProcessPool):
