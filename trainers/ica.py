@@ -394,9 +394,6 @@ class OrthonormalICA(_ICABase):
         self.callbacks = callbacks
         self.preprocessor = preprocessor
 
-    def _check_param_relations(self) -> None:
-        pass
-
     def _setup(self, x: np.ndarray) -> None:
         super()._setup(x)
         if self._k > x.shape[0]:

@@ -49,9 +49,10 @@ def test_zero_leaves_the_blas_default(train_script, clean_env):
     assert not any(name in os.environ for name in train_script.BLAS_THREAD_VARIABLES)
 
 
-def test_help_lists_the_option(train_script):
+def test_help_lists_the_option(train_script, capsys):
     with pytest.raises(SystemExit):
         train_script.parse_args(["--help"])
+    assert "--threads N" in capsys.readouterr().out
 
 
 def test_parse_threads(train_script):
