@@ -10,7 +10,8 @@ coding and λ = 0.1, ε = 1e-2 for RICA):
 Ours comes in two forms. *direct*: the closed-form terms on the full variables
 (``Reconstruction``, ``TopographicL1``, ``WeightDecay``, ``ICASparsity``,
 ``ICAReconstruction``). *precomputed*: the bound forms a trainer uses,
-``Reconstruction.fixed_basis(A, x)`` (``G = AᵀA``, ``Aᵀx``) for ∇_s and
+``Reconstruction.fixed_basis(A, x)`` (``G = AᵀA``, ``Aᵀx``, or at this shape, where it is
+cheaper, the direct ``2cAᵀ(As − x)`` added into the sum's gradient) for ∇_s and
 ``ICAReconstruction.from_data(x)`` (``C = xxᵀ``) for ∇_W, and for ∇_A (the A-step at fixed
 codes) ``Reconstruction.fixed_codes(s, x)`` (``S = ssᵀ``, ``Q = xsᵀ``), whose row is labelled
 *precomputed, fixed codes*; their one-off set-up is timed separately and reported. Whatever a
@@ -405,12 +406,23 @@ def _profile_parts(case: Case, d: dict[str, np.ndarray]) -> dict[str, Callable[[
             bound = Reconstruction.fixed_basis(A, x)
             parts["total: ours (precomputed)"] = _ours_precomputed(case, d)[1](
                 (1.0 / case.m) * bound + SC["lam"] * topo)
-            parts["fixed-basis reconstruction ∇s (G@s)"] = (
-                lambda: bound.value_and_grad({"s": s}, "s"))
-            parts["TopographicL1 ∇s (sparse V, 5 element-wise passes)"] = (
-                lambda: topo.value_and_grad({"s": s}, "s"))
-            G = A.T @ A
-            parts["the GEMM alone (G@s)"] = lambda: G @ s
+            if topo.grouping.separable is not None:
+                label = "TopographicL1 ∇s (box sums; 13 numpy passes incl. √, 1 sum; fresh ∇)"
+            else:
+                label = "TopographicL1 ∇s (sparse V products, fresh ∇)"
+            parts[label] = lambda: topo.value_and_grad({"s": s}, "s")
+            work = np.empty_like(s)
+            if bound._accumulate_direct:
+                parts["fixed-basis reconstruction ∇s added in place (A@s − x, 2cAᵀR)"] = (
+                    lambda: bound._accumulate_grad({"s": s}, "s", 1.0 / case.m, work))
+                A2T = np.ascontiguousarray(A.T)
+                R = A @ s
+                parts["the GEMMs alone (A@s, Aᵀ@R)"] = lambda: (A @ s, A2T @ R)
+            else:
+                parts["fixed-basis reconstruction ∇s added in place (G@s − b)"] = (
+                    lambda: bound._accumulate_grad({"s": s}, "s", 1.0 / case.m, work))
+                G = A.T @ A
+                parts["the GEMM alone (G@s)"] = lambda: G @ s
     else:
         W, x = d["W"], d["x"]
         sparsity = ICASparsity(RICA["eps"])
@@ -572,10 +584,12 @@ def _notes(targets: list[Target], speed: dict, found: dict) -> str:
             "fixed s makes unnecessary).")
     if shares_s and "sc_s" in missed:
         parts.append(
-            "∇s: TopographicL1 / the G@s product take " + ", ".join(shares_s) + " of ours' "
-            "time; the pooling is two CSR products and five element-wise numpy passes over "
-            "k × m arrays, each a separate trip through memory, which XLA fuses into one loop "
-            "(so jax stays close despite computing the pooling as dense 2k²m products).")
+            "∇s: TopographicL1 / the reconstruction's products take " + ", ".join(shares_s)
+            + " of ours' time; the pooling is four separable box sums (V and Vᵀ on the "
+            "11 × 11 torus, two additions each) plus square, +ε, √, reciprocal and ∘s: "
+            "thirteen numpy passes over k × m arrays and one sum, each a separate trip through "
+            "memory, which XLA fuses into one loop (so jax stays close despite computing the "
+            "pooling as dense 2k²m products).")
     if fixed and "sc_A" in missed:
         parts.append(
             "∇A with `Reconstruction.fixed_codes(s, x)` (nk² work per call instead of 4nkm, the "
@@ -584,11 +598,11 @@ def _notes(targets: list[Target], speed: dict, found: dict) -> str:
             "(the A@S product, two inner products, the weight decay and the weighted sum).")
     if "sc_s" in missed:
         parts.append(
-            "Fix for ∇s (objectives/topographic.py): the pooling needs a fused single-pass "
-            "kernel (per column block: Σ over each group's members of s², √, sum, reciprocal, "
-            "scatter back) in compiled code; numpy cannot fuse it. Short of that, work buffers "
-            "reused across calls (see the page-fault table) and a pooled value that skips the "
-            "gradient passes when only the value is needed.")
+            "What is left for ∇s (objectives/_kernels.py, SeparablePooling): the passes run "
+            "at numpy's one-operation-per-pass floor in reused work arrays; fewer trips through "
+            "memory need a fused single-pass kernel in compiled code (per column block: the "
+            "box sums, √, sum, reciprocal and ∘s in registers), and the fresh k × m gradient "
+            "still pays its page faults (see the page-fault table).")
     if "rica_W" not in targets[0].detail:
         parts.append("RICA, whose covariance form removes the reconstruction's dependence on "
                      "m, meets the target in both dtypes.")

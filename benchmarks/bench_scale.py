@@ -16,19 +16,21 @@ Models: ``RICA(n_components=64, lambda_=0.1, epsilon=1e-2, max_iter=2, inner_ite
 batch: every L-BFGS iteration is a pass over the m examples) and
 ``SparseCoding(n_components=128, constraint="unit_norm", batch_size=2000, max_iter=10)``
 (mini-batch: a pass is m/2000 outer iterations). ``setup`` is the time before the first outer
-iteration (copy, finite check, ``xxᵀ``); ``time/pass`` comes from the steady outer iterations
+iteration (finite check, ``xxᵀ``); ``time/pass`` comes from the steady outer iterations
 (history ``wall_time``): RICA's time per L-BFGS iteration, sparse coding's time per outer
 iteration × m/2000. "Linear in m" is judged on time/pass per example between m = 10⁵ and 10⁶
 (within a factor 1.5).
 
-Prototypes (not in ``trainers/`` or ``objectives/``): the same estimators with the data left in
-the file — no transposed copy; the finite check and (RICA) every pass over the data — ``xxᵀ``,
-the sparsity term's value and gradient, the record's mean |Wx| — in column blocks of 16,384
-examples, releasing the mapped pages after each block (``madvise(MADV_DONTNEED)``, as
-``patches.whitening`` does); (sparse coding) each mini-batch read with ``os.preadv``, row by row,
-instead of through the memory map. The page cache of this kernel holds the file in large
-folios, and a fault maps a whole folio: gathering 2000 random rows through ``np.memmap`` maps
-nearly the whole file into the process.
+How the library keeps memory flat (issue 7): ``fit`` takes the memory map as it is — ``x`` is
+the transposed view ``X.T``, no copy (``BaseTrainer._to_columns``), with the finite check in
+column blocks; RICA builds ``x xᵀ`` and evaluates the sparsity term's value and gradient and the
+record's mean ``|Wx|`` over column blocks (``objectives.blocks``: ``k × b`` work arrays of
+about 1 MiB), releasing the mapped pages after every 16 MiB read (``madvise(MADV_DONTNEED)``);
+sparse coding reads each mini-batch with ``os.preadv`` from the file
+(``trainers.columns.take_columns``) instead of through the map — this kernel's page cache holds
+the file in large folios and a fault maps a whole folio, so gathering 2000 random rows through
+``np.memmap`` would map nearly the whole file. (The streaming prototypes that used to sit here
+are gone: the library now does what they did, and RICA's time per pass is no worse.)
 """
 
 from __future__ import annotations
@@ -45,12 +47,9 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-MODELS = ("rica", "sc", "rica_prototype", "sc_prototype")
-LABELS = {"rica": "RICA", "sc": "SparseCoding (unit_norm)",
-          "rica_prototype": "prototype: streaming RICA",
-          "sc_prototype": "prototype: streaming SparseCoding"}
+MODELS = ("rica", "sc")
+LABELS = {"rica": "RICA", "sc": "SparseCoding (unit_norm)"}
 N_FEATURES = 64
-BLOCK = 16384
 
 
 # -- measurement inside the worker ----------------------------------------------------------
@@ -94,151 +93,6 @@ class PeakSampler:
         self.sample()
 
 
-def _release(array: Any) -> None:
-    import mmap
-
-    base = array
-    while base is not None:
-        mm = getattr(base, "_mmap", None)
-        if mm is not None:
-            try:
-                mm.madvise(mmap.MADV_DONTNEED)
-            except (AttributeError, OSError, ValueError):
-                pass
-            return
-        base = getattr(base, "base", None)
-
-
-class RowReader:
-    """The ``n × m`` transpose of an ``(m, n)`` ``.npy`` file whose column gathers are
-    ``os.pread`` calls, so that a mini-batch draw maps no file pages into the process.
-
-    Supports what ``SparseCoding`` does with its data: ``shape``, ``dtype`` and ``x[:, idx]``
-    for an index array.
-    """
-
-    def __init__(self, memmap: Any, m: int) -> None:
-        import numpy as np
-
-        self.dtype = memmap.dtype
-        self.shape = (memmap.shape[1], m)
-        self._row_bytes = memmap.shape[1] * memmap.dtype.itemsize
-        self._offset = int(memmap.offset)
-        self._fd = os.open(memmap.filename, os.O_RDONLY)
-        self._np = np
-
-    def __getitem__(self, key: Any) -> Any:
-        np = self._np
-        rows, cols = key
-        if rows != slice(None):
-            raise IndexError("RowReader supports x[:, idx] only")
-        idx = np.atleast_1d(np.asarray(cols))
-        out = np.empty((idx.size, self.shape[0]), dtype=self.dtype)
-        buffer = out.view(np.uint8).reshape(idx.size, self._row_bytes)
-        for j, i in enumerate(idx.tolist()):
-            got = os.preadv(self._fd, [buffer[j]], self._offset + i * self._row_bytes)
-            if got != self._row_bytes:
-                raise OSError(f"short read at row {i}")
-        return out.T
-
-    def __del__(self) -> None:
-        try:
-            os.close(self._fd)
-        except (OSError, AttributeError):
-            pass
-
-
-def _streaming(kind: str, source: Any):
-    """Estimator class (RICA or SparseCoding) that streams over blocks of the memory map."""
-    import numpy as np
-
-    from objectives import ICAReconstruction, ICASparsity
-    from objectives.base import Term
-    from trainers import RICA, SparseCoding
-    from trainers import ica as ica_module
-
-    def release() -> None:
-        _release(source)
-
-    class Streaming:
-        def _to_columns(self, X, dtype, name="X"):
-            X = np.asarray(X)
-            if X.dtype != dtype or X.ndim != 2 or self.preprocessor is not None:
-                return super()._to_columns(X, dtype, name)
-            x = X.T  # n × m view, no copy (F-ordered for a C-ordered (m, n) file)
-            for start in range(0, x.shape[1], BLOCK):
-                if not np.isfinite(x[:, start:start + BLOCK]).all():
-                    raise ValueError(f"{type(self).__name__}: {name} holds NaN or infinite values")
-                release()
-            return x
-
-    class BlockICASparsity(Term):
-        variables = ("W", "x")
-        wrt = ("W",)
-        name = "ica_sparsity"
-
-        def __init__(self, epsilon: float) -> None:
-            self.inner = ICASparsity(epsilon)
-
-        def value_and_grad(self, variables, wrt):
-            W, x = variables["W"], variables["x"]
-            total, grad = 0.0, np.zeros_like(W)
-            for start in range(0, x.shape[1], BLOCK):
-                v, g = self.inner.value_and_grad({"W": W, "x": x[:, start:start + BLOCK]}, "W")
-                total += v
-                grad += g
-                release()
-            return total, grad
-
-        def value(self, variables):
-            W, x = variables["W"], variables["x"]
-            total = 0.0
-            for start in range(0, x.shape[1], BLOCK):
-                total += self.inner.value({"W": W, "x": x[:, start:start + BLOCK]})
-                release()
-            return total
-
-    class StreamingRICA(Streaming, RICA):
-        def _prepare(self, x):
-            self._x = x
-            C = np.zeros((x.shape[0], x.shape[0]), dtype=x.dtype)
-            for start in range(0, x.shape[1], BLOCK):
-                block = x[:, start:start + BLOCK]
-                C += block @ block.T
-                release()
-            self._reconstruction = ICAReconstruction.from_covariance((C + C.T) / 2)
-            # whatever else RICA._prepare derives from C (e.g. the range projector that
-            # row_norm="unit" uses), derived the same way
-            projector = getattr(ica_module, "range_projector", None)
-            if projector is not None:
-                self._range_projector = (projector(self._reconstruction.C)
-                                         if getattr(self, "row_norm", None) == "unit" else None)
-
-        def _sparsity_term(self):
-            return BlockICASparsity(self.epsilon)
-
-        def _common_record(self, x, W, clock):
-            m = x.shape[1]
-            reconstruction = clock.call(self._reconstruction.value, {"W": W})
-            total = 0.0
-            for start in range(0, m, BLOCK):
-                total += float(np.abs(W @ x[:, start:start + BLOCK]).sum())
-                release()
-            return {"reconstruction_error": reconstruction / m,
-                    "sparsity": total / (m * W.shape[0]),
-                    "ica_reconstruction": reconstruction}
-
-    class StreamingSparseCoding(Streaming, SparseCoding):
-        def _to_columns(self, X, dtype, name="X"):
-            x = super()._to_columns(X, dtype, name)
-            streamable = self.batch_size < x.shape[1] and x.base is not None
-            if name == "X" and streamable and getattr(source, "filename", None):
-                return RowReader(source, x.shape[1])
-            return x
-
-    return StreamingRICA if kind == "rica" else StreamingSparseCoding
-
-
 def worker(model: str, m: int, path: str, threads: int) -> dict[str, Any]:
     """Fit one model on the first ``m`` examples of ``path``; return timings and memory."""
     import numpy as np
@@ -254,15 +108,11 @@ def worker(model: str, m: int, path: str, threads: int) -> dict[str, Any]:
     baseline = _status()["VmRSS"]
     data = np.load(path, mmap_mode="r")
     X = data[:m]
-    base = model.removesuffix("_prototype")
-    rica_cls, sc_cls = RICA, SparseCoding
-    if model.endswith("_prototype"):
-        rica_cls = sc_cls = _streaming(base, data)
-    if base == "rica":
-        estimator = rica_cls(n_components=64, lambda_=0.1, epsilon=1e-2, max_iter=2,
+    if model == "rica":
+        estimator = RICA(n_components=64, lambda_=0.1, epsilon=1e-2, max_iter=2,
                              inner_iter=5, random_state=0)
     else:
-        estimator = sc_cls(n_components=128, constraint="unit_norm", lambda_=3e-4,
+        estimator = SparseCoding(n_components=128, constraint="unit_norm", lambda_=3e-4,
                            epsilon=1e-4, batch_size=2000, max_iter=10, s_max_iter=50,
                            random_state=0)
     with PeakSampler() as sampler:
@@ -272,7 +122,7 @@ def worker(model: str, m: int, path: str, threads: int) -> dict[str, Any]:
     status = _status()
     history = estimator.history_
     setup = seconds - history[-1]["wall_time"]
-    if base == "rica":
+    if model == "rica":
         # per L-BFGS iteration, over the whole run after set-up (each one a pass)
         iterations = int(sum(r.get("lbfgs_iter", 0) for r in history))
         per_pass = history[-1]["wall_time"] / max(iterations, 1)
@@ -377,40 +227,29 @@ def run(settings):
 
 
 def _notes(targets, results: list[dict[str, Any]], sizes: list[int]) -> str:
-    """Where the memory goes at the largest m and what would keep it flat."""
+    """Where the memory goes at the largest m when a target is missed (empty when all met)."""
     if not any(t.met is False for t in targets):
         return ""
-    big = sizes[-1]
+    big, mid = sizes[-1], sizes[-2]
     mib = 2.0**20
-    by = {r["model"]: r for r in results if r.get("m") == big and "error" not in r}
     data_mib = big * N_FEATURES * 8 / mib
     parts = []
-    if "rica" in by:
+    for model in MODELS:
+        by_m = {r["m"]: r for r in results if r["model"] == model and "error" not in r}
+        if big not in by_m or mid not in by_m:
+            continue
+        b, a = by_m[big], by_m[mid]
         parts.append(
-            f"RICA at m={big:,}: peak {by['rica']['peak_rss'] / mib:.0f} MiB, of which "
-            f"{by['rica']['peak_anon'] / mib:.0f} MiB anonymous — the transposed copy of the "
-            f"data that `BaseTrainer._to_columns` makes ({data_mib:.0f} MiB) plus the k × m "
-            "responses and the work array of `ICASparsity` (another "
-            f"{2 * data_mib:.0f} MiB at k = 64) — and "
-            f"{by['rica']['peak_file'] / mib:.0f} MiB of mapped file pages.")
-    if "sc" in by:
-        parts.append(
-            f"Sparse coding at m={big:,}: peak {by['sc']['peak_rss'] / mib:.0f} MiB — the same "
-            f"copy ({data_mib:.0f} MiB) and the file pages the copy and the finite check "
-            "touched; its per-iteration work is independent of m.")
-    protos = [f"{LABELS[k]} {by[k]['peak_rss'] / mib:.0f} MiB"
-              for k in ("rica_prototype", "sc_prototype") if k in by]
+            f"{LABELS[model]}: peak RSS {a['peak_rss'] / mib:.0f} → {b['peak_rss'] / mib:.0f} "
+            f"MiB (m={mid:,} → {big:,}); anonymous {a['peak_anon'] / mib:.0f} → "
+            f"{b['peak_anon'] / mib:.0f} MiB, file-backed {a['peak_file'] / mib:.0f} → "
+            f"{b['peak_file'] / mib:.0f} MiB.")
     parts.append(
-        "Fix (trainers/base.py, trainers/ica.py, objectives/ica.py): accept the memory map "
-        "as it is (no transposed copy; check finiteness block by block), evaluate "
-        "`ICASparsity` and the record's statistics in column blocks (value and gradient are "
-        "sums over examples), build `xxᵀ` in blocks (`patches.chunked_covariance` does "
-        "exactly this), release mapped pages after each block as `patches.whitening` does, "
-        "and read mini-batches with `pread` rather than through the map (this kernel maps "
-        "whole large folios on a fault, so a random batch gather through `np.memmap` maps "
-        "nearly the whole file). The prototypes do exactly that"
-        + (": " + ", ".join(protos) + f" at m={big:,}" if protos else "")
-        + " (their time per pass is in the table).")
+        f"The file holds {data_mib:.0f} MiB at m={big:,}. Growth in anonymous memory means a "
+        "copy or a k × m work array (look for arrays sized by m outside "
+        "`objectives.blocks.iter_column_blocks`); growth in file-backed memory means mapped "
+        "pages that were not released (`trainers.columns.release_pages`) or a gather through "
+        "the map instead of `take_columns`.")
     return " ".join(parts)
 
 
@@ -426,15 +265,14 @@ def _judge(results: list[dict[str, Any]], sizes: list[int]):
             continue
         ratio = by_m[big]["peak_rss"] / by_m[mid]["peak_rss"]
         anon = by_m[big]["peak_anon"] / max(by_m[mid]["peak_anon"], 1)
-        note = " (prototype, not judged)" if model.endswith("_prototype") else ""
         targets.append(Target(
-            f"Scale: {label} peak memory at m={big:,} ≤ 1.5× that at m={mid:,}{note}",
-            None if note else ratio <= 1.5,
+            f"Scale: {label} peak memory at m={big:,} ≤ 1.5× that at m={mid:,}",
+            ratio <= 1.5,
             f"{ratio:.2f}× (anonymous memory alone {anon:.2f}×)", ""))
         lin = by_m[big]["per_pass_per_example"] / by_m[mid]["per_pass_per_example"]
         targets.append(Target(
-            f"Scale: {label} time per pass linear in m{note}",
-            None if note else 1 / 1.5 <= lin <= 1.5,
+            f"Scale: {label} time per pass linear in m",
+            1 / 1.5 <= lin <= 1.5,
             f"time per pass per example at m={big:,} / at m={mid:,} = {lin:.2f}", ""))
     return targets
 

@@ -19,6 +19,7 @@ ESTIMATORS = {
     "sparse_coding": "SparseCoding",
     "topographic": "TopographicSparseCoding",
     "tica": "TopographicICA",
+    "dictionary": "OnlineDictionaryLearning",
 }
 
 

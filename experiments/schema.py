@@ -20,7 +20,7 @@ from plotting.tiles import SORT_KEYS
 __all__ = ["Field", "SCHEMA", "MODEL_KINDS", "TOPOGRAPHIC_KINDS", "ICA_KINDS",
            "SPARSE_CODING_KINDS", "validate", "iter_fields", "field_at", "describe"]
 
-MODEL_KINDS = ("ica", "rica", "sparse_coding", "topographic", "tica")
+MODEL_KINDS = ("ica", "rica", "sparse_coding", "topographic", "tica", "dictionary")
 ICA_KINDS = ("ica", "rica", "tica")
 SPARSE_CODING_KINDS = ("sparse_coding", "topographic")
 TOPOGRAPHIC_KINDS = ("topographic", "tica")
@@ -157,11 +157,21 @@ SCHEMA: dict[str, Any] = {
         "kind": _f("str", None, "which model to learn", choices=MODEL_KINDS, required=True),
         "n_components": _f("int", 64, "number of bases / filters (features)", **_POS_INT,
                            estimator_arg="n_components"),
-        "lambda": _f("float", None, "weight of the sparsity term (null: estimator default)",
-                     nullable=True, **_NONNEG, estimator_arg="lambda_",
-                     kinds=("rica", "tica", *SPARSE_CODING_KINDS)),
+        "lambda": _f("float", None, "weight of the sparsity term (null: estimator default); "
+                     "for dictionary it is the lasso α of ½‖x − As‖² + α‖s‖₁ per example, "
+                     "the α of scikit-learn and SPAMS",
+                     nullable=True, **_NONNEG,
+                     estimator_arg={"rica": "lambda_", "tica": "lambda_",
+                                    "sparse_coding": "lambda_", "topographic": "lambda_",
+                                    "dictionary": "alpha"},
+                     kinds=("rica", "tica", *SPARSE_CODING_KINDS, "dictionary")),
         "epsilon": _f("float", None, "smoothing inside √(· + ε) (null: estimator default)",
-                      nullable=True, **_POS, estimator_arg="epsilon"),
+                      nullable=True, **_POS, estimator_arg="epsilon",
+                      kinds=(*ICA_KINDS, *SPARSE_CODING_KINDS)),
+        "forget_rate": _f("float", None,
+                          "forgetting exponent ρ of the online statistics, β_t = (1 − 1/t)^ρ "
+                          "(null: estimator default)", nullable=True, **_NONNEG,
+                          kinds=("dictionary",), estimator_arg="forget_rate"),
         "row_norm": _f("str", "unit",
                        "cost evaluated at the filters scaled to unit rows (unit) or at W as "
                        "it is (none: overcomplete filters can shrink to zero)",
@@ -184,21 +194,23 @@ SCHEMA: dict[str, Any] = {
                    kinds=TOPOGRAPHIC_KINDS, estimator_arg="wrap"),
         "init": _f("str", None, "initial atoms: random data patches or Gaussian noise "
                    "(null: estimator default)", nullable=True, choices=("data", "random"),
-                   kinds=SPARSE_CODING_KINDS, estimator_arg="init"),
+                   kinds=(*SPARSE_CODING_KINDS, "dictionary"), estimator_arg="init"),
     },
     "trainer": {
         "max_iter": _f("int", None, "outer iterations (null: estimator default)",
                        nullable=True, **_POS_INT, estimator_arg="max_iter"),
         "batch_size": _f("int", None, "patches per mini-batch, re-drawn each outer iteration",
-                         nullable=True, **_POS_INT, kinds=SPARSE_CODING_KINDS,
+                         nullable=True, **_POS_INT, kinds=(*SPARSE_CODING_KINDS, "dictionary"),
                          estimator_arg="batch_size"),
         "inner_iter": _f("int", None,
                          "iterations of the inner solver per outer iteration: W-steps (ICA "
-                         "kinds) or s-step iterations (sparse coding; null: estimator default)",
+                         "kinds), s-step iterations (sparse coding) or lasso iterations per batch "
+                         "(dictionary); null: estimator default",
                          nullable=True, **_POS_INT,
                          estimator_arg={"ica": "inner_iter", "rica": "inner_iter",
                                         "tica": "inner_iter", "sparse_coding": "s_max_iter",
-                                        "topographic": "s_max_iter"}),
+                                        "topographic": "s_max_iter",
+                                        "dictionary": "code_max_iter"}),
         "solver": _f("str", None, "s-step solver (A-step is closed form; null: estimator "
                      "default)", nullable=True, choices=("accelerated", "lbfgs", "cg"),
                      kinds=SPARSE_CODING_KINDS, estimator_arg="s_solver"),

@@ -68,6 +68,28 @@ class Term:
         """The same function written as a layer-table network."""
         raise NotImplementedError(f"{type(self).__name__} has no layer table")
 
+    def _accumulate_grad(
+        self, variables: Variables, wrt: str, coef: float, out: np.ndarray | None
+    ) -> tuple[float, np.ndarray]:
+        """Value, and ``coef`` times the gradient accumulated for a :class:`WeightedSum`.
+
+        With ``out`` None the result is a fresh array holding :math:`c \\nabla F`; otherwise
+        :math:`c \\nabla F` is added into ``out`` (in its dtype), which is returned. The value is
+        unscaled. This default goes through :meth:`value_and_grad`; a term may override it to
+        fold ``coef`` into its own arithmetic and write into ``out`` without a temporary.
+        """
+        value, grad = self.value_and_grad(variables, wrt)
+        if coef != 1.0:
+            grad *= coef  # fresh array from the term; in place keeps its dtype
+        if out is None:
+            return value, grad
+        out += grad
+        return value, out
+
+    #: Whether adding this term's gradient into an existing array costs nothing extra (e.g. a
+    #: BLAS product with ``beta = 1``); :class:`WeightedSum` then evaluates it after the others.
+    _accumulates_in_place: bool = False
+
     def _check_wrt(self, wrt: str) -> None:
         check_wrt(wrt, self.wrt, type(self).__name__)
 
@@ -160,6 +182,9 @@ class WeightedSum(Term):
                 key = f"{term.name}_{i}"
             keys.append(key)
         self.keys: tuple[str, ...] = tuple(keys)
+        self._grad_order = tuple(
+            sorted(range(len(pairs)), key=lambda i: pairs[i][1]._accumulates_in_place)
+        )
 
     def _pairs(self) -> list[tuple[float, Term]]:
         return list(self.terms)
@@ -176,21 +201,20 @@ class WeightedSum(Term):
     def value_and_grad(self, variables: Variables, wrt: str) -> tuple[float, np.ndarray]:
         """Value and :math:`\\sum_i c_i \\nabla F_i` (terms not reading ``wrt`` contribute 0)."""
         self._check_wrt(wrt)
-        total = 0.0
+        values = [0.0] * len(self.terms)
         grad: np.ndarray | None = None
-        for c, term in self.terms:
+        # Each term adds c·∇ into one gradient array (Term._accumulate_grad); terms for which
+        # adding is free go last, so that another term writes the array first.
+        for i in self._grad_order:
+            c, term = self.terms[i]
             if wrt in term.variables:
-                v, g = term.value_and_grad(variables, wrt)
-                if c != 1.0:
-                    g *= c  # fresh array from the term; in place keeps its dtype
-                if grad is None:
-                    grad = g
-                else:
-                    grad += g
+                values[i], grad = term._accumulate_grad(variables, wrt, c, grad)
             else:
-                v = term.value(variables)
-            total += c * v
+                values[i] = term.value(variables)
         assert grad is not None  # wrt is read by at least one term
+        total = 0.0
+        for (c, _), v in zip(self.terms, values, strict=True):
+            total += c * v
         return float(total), grad
 
     def as_network(self) -> WeightedSum:

@@ -2,6 +2,13 @@
 
 Shapes: filter matrix ``W`` is k × n (one filter per row), data ``x`` is n × m, responses
 ``Wx`` are k × m. Every gradient is returned as a fresh array with the shape and dtype of ``W``.
+
+**Memory.** Every data term here is a sum over the examples, so when m exceeds a block of
+``b`` columns (``block`` argument; default: about 1 MiB per ``max(k, n) × b`` work array, see
+:func:`objectives.blocks.block_columns`) the value and the ``k × n`` gradient are accumulated over
+column blocks ``x[:, a:b]`` (views), and the work arrays are ``k × b`` instead of ``k × m``.
+A memory-mapped ``x`` has its pages released as the blocks are read. Up to rounding (the order
+of the sums) the blocked and the direct forms agree; for ``m ≤ b`` the direct form runs as is.
 """
 
 from __future__ import annotations
@@ -10,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from ._kernels import frobenius, gram_minus_identity, smoothed_root
+from ._kernels import frobenius, gram_minus_identity
 from ._validation import (
+    as_float_array,
     bind,
     cast_like,
     check_constant,
@@ -19,10 +27,22 @@ from ._validation import (
     diagnose_non_finite,
 )
 from .base import Term, Variables
+from .blocks import block_columns, count_non_finite, iter_column_blocks
 from .network import Network
 from .topographic import GroupingOperator, pooled_grad, pooled_root
 
 _SPEC = (("W", ("k", "n")), ("x", ("n", "m")))
+
+
+def _diagnose(owner: str, W: np.ndarray, x: np.ndarray, block: int | None = None) -> None:
+    """:func:`diagnose_non_finite` for ``W`` and (counted block by block) ``x``."""
+    diagnose_non_finite(owner, {"W": W})
+    bad = count_non_finite(x, block)
+    if bad:
+        raise ValueError(
+            f"{owner}: variable 'x' of shape {x.shape} holds {bad} non-finite value(s) "
+            f"(NaN or infinity)"
+        )
 
 
 def _table_ica_reconstruction() -> list[dict]:
@@ -52,47 +72,91 @@ class ICAReconstruction(Term):
 
     For repeated evaluation on the same data use :meth:`from_data` or :meth:`from_covariance`,
     whose cost does not grow with m.
+
+    Parameters
+    ----------
+    block : int, optional
+        Columns per block when m is large (see the module docstring); default automatic.
     """
 
     variables = ("W", "x")
     wrt = ("W",)
     name = "ica_reconstruction"
 
-    def _forward(self, variables: Variables):
+    def __init__(self, *, block: int | None = None) -> None:
+        self.block = None if block is None else block_columns(1, 8, block)
+
+    def _evaluate(self, variables: Variables, grad: bool) -> tuple[float, np.ndarray | None]:
         (W, x), _ = bind(variables, _SPEC, "ICAReconstruction")
         k, n = W.shape
         m = x.shape[1]
-        if k * n * n + n * n * m < 2 * k * n * m:
-            r = gram_minus_identity(W) @ x
-        else:
-            r = W.T @ (W @ x)
-            r -= x
-        value = frobenius(r, r)
-        if not np.isfinite(value):
-            diagnose_non_finite("ICAReconstruction", {"W": W, "x": x})
-        return W, x, r, value
+        dtype = np.result_type(W, x)
+        step = block_columns(max(k, n), dtype.itemsize, self.block)
+        use_gram = k * n * n + n * n * min(m, step) < 2 * k * n * min(m, step)
+        M = gram_minus_identity(W) if use_gram else None
+        value, S = 0.0, None
+        for _, _, part in iter_column_blocks(x, step):
+            if M is not None:
+                r = M @ part
+            else:
+                r = W.T @ (W @ part)
+                r -= part
+            value += frobenius(r, r)
+            finite = np.isfinite(value)
+            if not finite:  # raises when an input is to blame; else the value overflowed
+                _diagnose("ICAReconstruction", W, x, step)
+            if grad:
+                if S is None:
+                    S = r @ part.T
+                else:
+                    S += r @ part.T
+            if not finite:
+                break
+        if not grad:
+            return value, None
+        S += S.T.copy()  # r xᵀ + x rᵀ
+        G = W @ S
+        G *= 2
+        return value, cast_like(G, W)
 
     def value(self, variables: Variables) -> float:
-        return self._forward(variables)[-1]
+        return self._evaluate(variables, grad=False)[0]
 
     def value_and_grad(self, variables: Variables, wrt: str) -> tuple[float, np.ndarray]:
         self._check_wrt(wrt)
-        W, x, r, value = self._forward(variables)
-        S = r @ x.T
-        S += S.T.copy()  # r xᵀ + x rᵀ
-        grad = W @ S
-        grad *= 2
-        return value, cast_like(grad, W)
+        return self._evaluate(variables, grad=True)
 
     def as_network(self) -> Network:
         """Seed Example 3: ``W``, ``W.T``, ``I`` → subtract x, square; input ``x``."""
         return Network.from_table(_table_ica_reconstruction(), input="x", name=self.name)
 
     @staticmethod
-    def from_data(x: Any) -> CovarianceICAReconstruction:
-        """The term bound to data ``x`` (n × m), through :math:`C = x x^T` (computed once)."""
-        x = check_constant(x, "x", "ICAReconstruction.from_data")
-        return CovarianceICAReconstruction(x @ x.T)
+    def from_data(x: Any, block: int | None = None) -> CovarianceICAReconstruction:
+        """The term bound to data ``x`` (n × m), through :math:`C = x x^T` (computed once).
+
+        ``C`` is accumulated over column blocks of ``x`` (``block`` columns; default about
+        1 MiB per block), in float64, and returned in ``x``'s dtype, so the extra memory is
+        bounded and a memory-mapped ``x`` is read block by block with its pages released.
+        Non-finite ``x`` raises ``ValueError`` naming ``x``.
+        """
+        owner = "ICAReconstruction.from_data"
+        x = as_float_array(x, f"{owner}: x")
+        if x.ndim != 2:
+            raise ValueError(f"{owner}: x must be a 2-D array; got shape {x.shape}")
+        if x.size == 0:
+            raise ValueError(f"{owner}: x must not be empty; got shape {x.shape}")
+        n, m = x.shape
+        step = block_columns(n, x.dtype.itemsize, block)
+        if m <= step:
+            C = x @ x.T
+        else:
+            C = np.zeros((n, n), dtype=np.float64)
+            for _, _, part in iter_column_blocks(x, step):
+                C += part @ part.T  # syrk per block: exactly symmetric
+            C = C.astype(x.dtype, copy=False)
+        if not np.isfinite(C).all() and count_non_finite(x, step):
+            raise ValueError(f"{owner}: x of shape {x.shape} holds non-finite values")
+        return CovarianceICAReconstruction(C)
 
     @staticmethod
     def from_covariance(C: Any, trace_c: float | None = None) -> CovarianceICAReconstruction:
@@ -189,9 +253,15 @@ class CovarianceICAReconstruction(Term):
 class _ResponseSparsity(Term):
     """A sparsity penalty on the responses ``Y = Wx``: ``ΣQ`` with ``Q`` a root of ``Y``.
 
-    Subclasses supply :meth:`_root` (``Q`` and ``ΣQ`` from ``Y``) and :meth:`_ratio`
-    (``∂ΣQ/∂Y``, allowed to overwrite ``Q``); the gradient in ``W`` is ``_ratio(Y, Q) xᵀ``.
-    ``_owner`` names the term in messages; ``_dims``/``_origin`` pre-bind shape symbols.
+    Subclasses supply :meth:`_root` (``Q`` and ``ΣQ`` from ``Y``, optionally into a work array
+    ``out`` of ``Y``'s shape) and :meth:`_ratio` (``∂ΣQ/∂Y``, allowed to overwrite ``Q``); the
+    gradient in ``W`` is ``_ratio(Y, Q) xᵀ``. ``_owner`` names the term in messages;
+    ``_dims``/``_origin`` pre-bind shape symbols; ``_pooled_rows`` is the row count of the
+    largest other work array (g for pooling).
+
+    When m exceeds the block size the responses are formed block by block,
+    ``Y_b = W x_b`` into one reused ``k × b`` buffer, and the value and the gradient
+    ``Σ_b _ratio(Y_b, Q_b) x_bᵀ`` are accumulated.
     """
 
     variables = ("W", "x")
@@ -199,28 +269,51 @@ class _ResponseSparsity(Term):
     _owner = ""
     _dims: dict[str, int] | None = None
     _origin: dict[str, str] | None = None
+    _pooled_rows = 0
+    block: int | None = None
 
-    def _root(self, Y: np.ndarray) -> tuple[np.ndarray, float]:
+    def _root(self, Y: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, float]:
         raise NotImplementedError
 
     def _ratio(self, Y: np.ndarray, Q: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def _forward(self, variables: Variables):
+    def _evaluate(self, variables: Variables, grad: bool) -> tuple[float, np.ndarray | None]:
         (W, x), _ = bind(variables, _SPEC, self._owner, self._dims, self._origin)
-        Y = W @ x
-        Q, value = self._root(Y)
-        if not np.isfinite(value):
-            diagnose_non_finite(self._owner, {"W": W, "x": x})
-        return W, x, Y, Q, value
+        k, n = W.shape
+        m = x.shape[1]
+        dtype = np.result_type(W, x)
+        step = block_columns(max(k, n, self._pooled_rows), dtype.itemsize, self.block)
+        if m <= step:  # the direct form
+            Y = W @ x
+            Q, value = self._root(Y)
+            if not np.isfinite(value):
+                _diagnose(self._owner, W, x, step)
+            return value, (cast_like(self._ratio(Y, Q) @ x.T, W) if grad else None)
+        value = 0.0
+        G = np.zeros((k, n), dtype=dtype) if grad else None
+        y_buffer = np.empty(k * step, dtype=dtype)
+        q_buffer = np.empty(k * step, dtype=dtype)
+        for start, stop, part in iter_column_blocks(x, step):
+            width = stop - start
+            Y = np.matmul(W, part, out=y_buffer[: k * width].reshape(k, width))
+            Q, part_value = self._root(Y, out=q_buffer[: k * width].reshape(k, width))
+            value += part_value
+            finite = np.isfinite(value)
+            if not finite:  # raises when an input is to blame; else the value overflowed
+                _diagnose(self._owner, W, x, step)
+            if grad:
+                G += self._ratio(Y, Q) @ part.T
+            if not finite:
+                break
+        return value, (cast_like(G, W) if grad else None)
 
     def value(self, variables: Variables) -> float:
-        return self._forward(variables)[-1]
+        return self._evaluate(variables, grad=False)[0]
 
     def value_and_grad(self, variables: Variables, wrt: str) -> tuple[float, np.ndarray]:
         self._check_wrt(wrt)
-        W, x, Y, Q, value = self._forward(variables)
-        return value, cast_like(self._ratio(Y, Q) @ x.T, W)
+        return self._evaluate(variables, grad=True)
 
 
 class ICASparsity(_ResponseSparsity):
@@ -232,18 +325,25 @@ class ICASparsity(_ResponseSparsity):
     ----------
     epsilon : float
         Smoothing constant :math:`\\epsilon > 0`.
+    block : int, optional
+        Columns per block when m is large (see the module docstring); default automatic.
 
-    ``Wx`` is formed once; the root and then the ratio overwrite one k × m work array.
+    ``Wx`` is formed once (per block); the root and then the ratio overwrite one work array.
     """
 
     name = "ica_sparsity"
     _owner = "ICASparsity"
 
-    def __init__(self, epsilon: float = 1e-2):
+    def __init__(self, epsilon: float = 1e-2, *, block: int | None = None):
         self.epsilon = check_epsilon(epsilon, "ICASparsity")
+        self.block = None if block is None else block_columns(1, 8, block)
 
-    def _root(self, Y: np.ndarray) -> tuple[np.ndarray, float]:
-        return smoothed_root(Y, self.epsilon)
+    def _root(self, Y: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+        """:math:`Q = \\sqrt{Y^2 + \\epsilon}` (into ``out`` when given) and :math:`\\sum Q`."""
+        Q = np.multiply(Y, Y, out=out)
+        Q += self.epsilon
+        np.sqrt(Q, out=Q)
+        return Q, float(Q.sum())
 
     def _ratio(self, Y: np.ndarray, Q: np.ndarray) -> np.ndarray:
         return np.divide(Y, Q, out=Q)
@@ -278,19 +378,24 @@ class TopographicICASparsity(_ResponseSparsity):
         Non-negative grouping matrix (e.g. :func:`grouping_matrix`), a constant.
     epsilon : float
         Smoothing constant :math:`\\epsilon > 0`.
+    block : int, optional
+        Columns per block when m is large (see the module docstring); default automatic.
     """
 
     name = "topographic_ica_sparsity"
     _owner = "TopographicICASparsity"
 
-    def __init__(self, V: Any, epsilon: float = 1e-2):
+    def __init__(self, V: Any, epsilon: float = 1e-2, *, block: int | None = None):
         self.grouping = GroupingOperator(V, "TopographicICASparsity")
         self.V = self.grouping.V
         self.epsilon = check_epsilon(epsilon, "TopographicICASparsity")
+        self.block = None if block is None else block_columns(1, 8, block)
         self._dims = {"k": self.V.shape[1]}
         self._origin = {"k": "V"}
+        self._pooled_rows = self.V.shape[0]
 
-    def _root(self, Y: np.ndarray) -> tuple[np.ndarray, float]:
+    def _root(self, Y: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+        """``√(V (Y∘Y) + ε)`` and its sum (:func:`pooled_root`; ``out`` is not used)."""
         return pooled_root(self.grouping, Y, self.epsilon)
 
     def _ratio(self, Y: np.ndarray, Q: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse
 
+from ._kernels import POOL_BLOCK, SeparablePooling, torus_structure
 from ._validation import bind, check_constant, check_epsilon, diagnose_non_finite
 from .base import Term, Variables
 from .network import Network
@@ -77,9 +78,25 @@ class GroupingOperator:
     A binary pooling matrix is mostly zeros (9 non-zeros per row for 3 × 3 pooling), so when
     its density is at most :data:`SPARSE_DENSITY` it is applied as a CSR matrix: the products
     then cost ``nnz · m`` instead of ``g · k · m``. One copy per dtype is cached.
+
+    A ``V`` built by :func:`grouping_matrix` (box pooling on a grid, recognised exactly by
+    :func:`objectives._kernels.torus_structure`) is also kept as a
+    :class:`~objectives._kernels.SeparablePooling` kernel (``self.separable``), which
+    :meth:`pooled_value_and_grad` uses: two ``pool``-tap box sums instead of the sparse
+    products, and all the element-wise work in reused buffers. Its work buffers make one
+    operator unsafe to share between threads evaluating at the same time.
+
+    Parameters
+    ----------
+    V : array_like of shape (g, k)
+        Non-negative grouping matrix.
+    owner : str
+        Name of the term, used in messages.
+    block : int, default :data:`objectives._kernels.POOL_BLOCK`
+        Columns per block of the separable kernel.
     """
 
-    def __init__(self, V: Any, owner: str):
+    def __init__(self, V: Any, owner: str, block: int = POOL_BLOCK):
         V = check_constant(V, "V", owner)
         if (V < 0).any():
             raise ValueError(f"{owner}: V must be non-negative (a grouping matrix)")
@@ -87,6 +104,8 @@ class GroupingOperator:
         self.shape = V.shape
         self.sparse = np.count_nonzero(V) <= SPARSE_DENSITY * V.size
         self._cache: dict[np.dtype, tuple[Any, Any]] = {}
+        structure = torus_structure(V)
+        self.separable = None if structure is None else SeparablePooling(*structure, block=block)
 
     def _get(self, dtype: np.dtype) -> tuple[Any, Any]:
         ops = self._cache.get(dtype)
@@ -106,6 +125,53 @@ class GroupingOperator:
     def apply_t(self, Z: np.ndarray) -> np.ndarray:
         """``V.T @ Z`` in the dtype of ``Z``."""
         return np.asarray(self._get(Z.dtype)[1] @ Z)
+
+    def pooled_value(self, Y: np.ndarray, epsilon: float) -> float:
+        """:math:`\\sum \\sqrt{V (Y \\circ Y) + \\epsilon}` (no gradient work)."""
+        if self.separable is not None:
+            return self.separable(np.ascontiguousarray(Y), epsilon, need_grad=False)
+        return pooled_root(self, Y, epsilon)[1]
+
+    def pooled_value_and_grad(
+        self, Y: np.ndarray, epsilon: float, coef: float = 1.0, out: np.ndarray | None = None
+    ) -> tuple[float, np.ndarray]:
+        """Value :math:`F = \\sum \\sqrt{V (Y \\circ Y) + \\epsilon}` and ``coef`` times its
+        gradient :math:`Y \\circ V^T (V (Y \\circ Y) + \\epsilon)^{-1/2}`.
+
+        Parameters
+        ----------
+        Y : ndarray of shape (k, m)
+        epsilon : float
+        coef : float, default 1.0
+            Scale of the gradient (folded into the reciprocal, no extra pass).
+        out : ndarray of shape (k, m), optional
+            When given, ``coef · ∇F`` is added into it and it is returned; otherwise the
+            gradient is a fresh C-contiguous array in the dtype of ``Y``.
+
+        Returns
+        -------
+        value : float
+            :math:`F` (not scaled by ``coef``).
+        grad : ndarray
+            ``out`` or the fresh gradient.
+        """
+        if self.separable is not None and (
+            out is None or (out.dtype == Y.dtype and out.flags.c_contiguous)
+        ):
+            Y = np.ascontiguousarray(Y)
+            accumulate = out is not None
+            if out is None:
+                out = np.empty(Y.shape, Y.dtype)
+            value = self.separable(Y, epsilon, coef, out, accumulate=accumulate)
+            return value, out
+        Q, value = pooled_root(self, Y, epsilon)
+        np.divide(float(coef), Q, out=Q)
+        D = self.apply_t(Q)
+        D *= Y
+        if out is None:
+            return value, D
+        out += D
+        return value, out
 
 
 def pooled_root(
@@ -154,20 +220,33 @@ class TopographicL1(Term):
         self._dims = {"k": self.V.shape[1]}
         self._origin = {"k": "V"}
 
-    def _root(self, variables: Variables) -> tuple[np.ndarray, np.ndarray, float]:
+    def _bind(self, variables: Variables) -> np.ndarray:
         (s,), _ = bind(variables, (("s", ("k", "m")),), "TopographicL1", self._dims, self._origin)
-        Q, value = pooled_root(self.grouping, s, self.epsilon)
+        return s
+
+    def _checked(self, value: float, s: np.ndarray) -> float:
         if not np.isfinite(value):
             diagnose_non_finite("TopographicL1", {"s": s})
-        return s, Q, value
+        return value
 
     def value(self, variables: Variables) -> float:
-        return self._root(variables)[2]
+        s = self._bind(variables)
+        return self._checked(self.grouping.pooled_value(s, self.epsilon), s)
 
     def value_and_grad(self, variables: Variables, wrt: str) -> tuple[float, np.ndarray]:
         self._check_wrt(wrt)
-        s, Q, value = self._root(variables)
-        return value, pooled_grad(self.grouping, s, Q)
+        s = self._bind(variables)
+        value, grad = self.grouping.pooled_value_and_grad(s, self.epsilon)
+        return self._checked(value, s), grad
+
+    def _accumulate_grad(
+        self, variables: Variables, wrt: str, coef: float, out: np.ndarray | None
+    ) -> tuple[float, np.ndarray]:
+        """Value, and ``coef · ∇`` added into ``out`` (see :meth:`Term._accumulate_grad`)."""
+        self._check_wrt(wrt)
+        s = self._bind(variables)
+        value, grad = self.grouping.pooled_value_and_grad(s, self.epsilon, coef, out)
+        return self._checked(value, s), grad
 
     def as_network(self) -> Network:
         """Seed Example 2: ``I`` → square, ``V`` → identity, ``I`` → add ε, sqrt; input ``s``."""

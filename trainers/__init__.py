@@ -1,7 +1,8 @@
 """sparselearn trainers: sparse coding and ICA estimators in the scikit-learn style.
 
 Estimators (``X`` is ``(n_samples, n_features)`` at this boundary, one example per column
-inside): :class:`SparseCoding`, :class:`TopographicSparseCoding`, :class:`OrthonormalICA`,
+inside): :class:`SparseCoding`, :class:`TopographicSparseCoding`,
+:class:`OnlineDictionaryLearning`, :class:`OrthonormalICA`,
 :class:`RICA`, :class:`TopographicICA`. Training reports through :class:`Callback` objects that
 receive a :class:`TrainState`; :class:`StopTraining` ends a fit cleanly and
 :class:`TrainingDiverged` signals a non-finite objective. Block solvers are in
@@ -16,13 +17,14 @@ from .metrics import (
     random_filters,
     topographic_similarity,
 )
-from .sparse_coding import SparseCoding, TopographicSparseCoding
+from .sparse_coding import OnlineDictionaryLearning, SparseCoding, TopographicSparseCoding
 from .state import Callback, StopTraining, TrainingDiverged, TrainState
 
 __all__ = [
     "RICA",
     "Callback",
     "EarlyStopping",
+    "OnlineDictionaryLearning",
     "OrthonormalICA",
     "ProgressCallback",
     "SparseCoding",

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .columns import all_finite, default_block, iter_column_blocks, release_pages
 from .state import Callback, StopTraining, TrainingDiverged, TrainState
 from .timing import EvalClock
 from .validation import Constraint, validate_params
@@ -111,7 +112,23 @@ class BaseTrainer:
         return np.dtype(np.float64)
 
     def _to_columns(self, X: Any, dtype: np.dtype | None, name: str = "X") -> np.ndarray:
-        """``(n_samples, n_features)`` → preprocessed ``n × m`` array of ``dtype``."""
+        """``(n_samples, n_features)`` → preprocessed ``n × m`` array of ``dtype``.
+
+        Without a ``preprocessor`` and when ``X`` already has ``dtype``, the result is the
+        transposed **view** ``X.T``: nothing is copied, also when ``X`` is a memory map
+        (``np.load(path, mmap_mode="r")``), whose pages are then read block by block and
+        released again. For a C-ordered ``X`` the view is F-ordered (each example a contiguous
+        column); BLAS reads it as it is, and every evaluation on it is deterministic, so a
+        resumed fit on the same ``X`` stays bit-identical.
+
+        A dtype conversion or a ``preprocessor`` needs a new array: then ``x`` is a C-ordered
+        copy (converted block by block from a memory map, so that the map's pages do not stay
+        resident), and the preprocessor's output is copied once more if it is not already a
+        C-ordered array of ``dtype``.
+
+        Finiteness is checked in column blocks (bounded extra memory), raising ``ValueError``
+        naming ``name`` on NaN or infinity.
+        """
         owner = type(self).__name__
         X = np.asarray(X)
         if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
@@ -122,10 +139,17 @@ class BaseTrainer:
             raise ValueError(f"{owner}: {name} must hold real numbers; got dtype {X.dtype}")
         if dtype is None:
             dtype = self._resolve_dtype(X)
-        x = np.ascontiguousarray(X.T, dtype=dtype)
+        dtype = np.dtype(dtype)
+        if X.dtype == dtype:
+            x = X.T  # a view, no copy
+        else:
+            x = np.empty((X.shape[1], X.shape[0]), dtype=dtype)
+            for start, stop, part in iter_column_blocks(X.T, default_block(X.shape[1])):
+                x[:, start:stop] = part
         if self.preprocessor is not None:
             x = np.ascontiguousarray(self.preprocessor.transform(x), dtype=dtype)
-        if not np.isfinite(x).all():
+            release_pages(X)  # the preprocessor may have read all of a memory-mapped X
+        if not all_finite(x):
             raise ValueError(f"{owner}: {name} holds NaN or infinite values")
         return x
 

@@ -25,6 +25,8 @@ TINY = {
                     "trainer.inner_iter=5", "model.n_components=25", "model.grid=[5, 5]"],
     "tica": ["data.count=1000", "trainer.max_iter=3", "trainer.inner_iter=3",
              "model.n_components=25", "model.grid=[5, 5]"],
+    "dictionary": ["data.count=1000", "trainer.max_iter=3", "trainer.batch_size=256",
+                   "trainer.inner_iter=5", "model.n_components=25"],
 }
 RUN_FILES = ("config.yaml", "metrics.csv", "model.npz", "filters.png", "curves.png",
              "checkpoint.npz")
