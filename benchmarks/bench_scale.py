@@ -15,11 +15,12 @@ resident set after the imports, before the data is touched.
 Models: ``RICA(n_components=64, lambda_=0.1, epsilon=1e-2, max_iter=2, inner_iter=5)`` (full
 batch: every L-BFGS iteration is a pass over the m examples) and
 ``SparseCoding(n_components=128, constraint="unit_norm", batch_size=2000, max_iter=10)``
-(mini-batch: a pass is m/2000 outer iterations). ``setup`` is the time before the first outer
-iteration (finite check, ``xxᵀ``); ``time/pass`` comes from the steady outer iterations
-(history ``wall_time``): RICA's time per L-BFGS iteration, sparse coding's time per outer
-iteration × m/2000. "Linear in m" is judged on time/pass per example between m = 10⁵ and 10⁶
-(within a factor 1.5).
+(mini-batch: a pass is m/2000 outer iterations) and ``OnlineDictionaryLearning(n_components=128,
+alpha=0.3, batch_size=1024, max_iter=10, code_max_iter=8)`` (a pass is m/1024 batches).
+``setup`` is the time before the first outer iteration (finite check, ``xxᵀ``); ``time/pass``
+comes from the steady outer iterations (history ``wall_time``): RICA's time per L-BFGS
+iteration, the mini-batch models' time per outer iteration × m/batch size. "Linear in m" is
+judged on time/pass per example between m = 10⁵ and 10⁶ (within a factor 1.5).
 
 How the library keeps memory flat (issue 7): ``fit`` takes the memory map as it is — ``x`` is
 the transposed view ``X.T``, no copy (``BaseTrainer._to_columns``), with the finite check in
@@ -47,8 +48,11 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-MODELS = ("rica", "sc")
-LABELS = {"rica": "RICA", "sc": "SparseCoding (unit_norm)"}
+MODELS = ("rica", "sc", "online")
+LABELS = {"rica": "RICA", "sc": "SparseCoding (unit_norm)",
+          "online": "OnlineDictionaryLearning"}
+#: examples per outer iteration of the mini-batch models
+BATCH = {"sc": 2000, "online": 1024}
 N_FEATURES = 64
 
 
@@ -97,7 +101,7 @@ def worker(model: str, m: int, path: str, threads: int) -> dict[str, Any]:
     """Fit one model on the first ``m`` examples of ``path``; return timings and memory."""
     import numpy as np
 
-    from trainers import RICA, SparseCoding
+    from trainers import RICA, OnlineDictionaryLearning, SparseCoding
 
     try:
         from threadpoolctl import threadpool_limits
@@ -111,10 +115,14 @@ def worker(model: str, m: int, path: str, threads: int) -> dict[str, Any]:
     if model == "rica":
         estimator = RICA(n_components=64, lambda_=0.1, epsilon=1e-2, max_iter=2,
                              inner_iter=5, random_state=0)
-    else:
+    elif model == "sc":
         estimator = SparseCoding(n_components=128, constraint="unit_norm", lambda_=3e-4,
-                           epsilon=1e-4, batch_size=2000, max_iter=10, s_max_iter=50,
+                           epsilon=1e-4, batch_size=BATCH["sc"], max_iter=10, s_max_iter=50,
                            random_state=0)
+    else:
+        estimator = OnlineDictionaryLearning(n_components=128, alpha=0.3,
+                                             batch_size=BATCH["online"], max_iter=10,
+                                             code_max_iter=8, random_state=0)
     with PeakSampler() as sampler:
         start = time.perf_counter()
         estimator.fit(X)
@@ -129,7 +137,7 @@ def worker(model: str, m: int, path: str, threads: int) -> dict[str, Any]:
     else:
         iterations = len(history)
         steady = (history[-1]["wall_time"] - history[0]["wall_time"]) / max(iterations - 1, 1)
-        per_pass = steady * m / 2000
+        per_pass = steady * m / BATCH[model]
     del limiter
     return {"model": model, "m": m, "seconds": seconds, "iterations": iterations,
             "setup": setup, "per_pass": per_pass, "peak_rss": status["VmHWM"],
@@ -214,7 +222,7 @@ def run(settings):
         f"Data written once ({data_seconds:.0f} s, not counted). Each row is one fresh "
         "subprocess; `setup` is the part of the fit before the first outer iteration; "
         "`time/pass` is the steady time per pass over the m examples (RICA: per L-BFGS "
-        "iteration; sparse coding: per outer iteration × m/2000); memory in MiB "
+        "iteration; mini-batch models: per outer iteration × m/batch size); memory in MiB "
         "(`peak file-backed` includes about 35 MiB of shared libraries).",
         "",
         table(["model", "m", "fit [s]", "setup [s]", "iterations", "time/pass [s]",

@@ -254,8 +254,9 @@ class _ResponseSparsity(Term):
     """A sparsity penalty on the responses ``Y = Wx``: ``ΣQ`` with ``Q`` a root of ``Y``.
 
     Subclasses supply :meth:`_root` (``Q`` and ``ΣQ`` from ``Y``, optionally into a work array
-    ``out`` of ``Y``'s shape) and :meth:`_ratio` (``∂ΣQ/∂Y``, allowed to overwrite ``Q``); the
-    gradient in ``W`` is ``_ratio(Y, Q) xᵀ``. ``_owner`` names the term in messages;
+    ``out`` of ``Y``'s shape) and :meth:`_ratio` (``∂ΣQ/∂Y``, allowed to overwrite ``Q``), or
+    override :meth:`_value_ratio` (both at once, for a fused kernel); the gradient in ``W`` is
+    ``_ratio(Y, Q) xᵀ``. ``_owner`` names the term in messages;
     ``_dims``/``_origin`` pre-bind shape symbols; ``_pooled_rows`` is the row count of the
     largest other work array (g for pooling).
 
@@ -278,6 +279,16 @@ class _ResponseSparsity(Term):
     def _ratio(self, Y: np.ndarray, Q: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def _value_ratio(
+        self, Y: np.ndarray, grad: bool, out: np.ndarray | None = None
+    ) -> tuple[float, np.ndarray | None]:
+        """``ΣQ`` and, with ``grad``, ``∂ΣQ/∂Y`` (into ``out`` when given, else fresh).
+
+        The default runs :meth:`_root` then :meth:`_ratio`; ``Y`` is left unchanged.
+        """
+        Q, value = self._root(Y, out=out)
+        return value, (self._ratio(Y, Q) if grad else None)
+
     def _evaluate(self, variables: Variables, grad: bool) -> tuple[float, np.ndarray | None]:
         (W, x), _ = bind(variables, _SPEC, self._owner, self._dims, self._origin)
         k, n = W.shape
@@ -286,10 +297,10 @@ class _ResponseSparsity(Term):
         step = block_columns(max(k, n, self._pooled_rows), dtype.itemsize, self.block)
         if m <= step:  # the direct form
             Y = W @ x
-            Q, value = self._root(Y)
+            value, D = self._value_ratio(Y, grad)
             if not np.isfinite(value):
                 _diagnose(self._owner, W, x, step)
-            return value, (cast_like(self._ratio(Y, Q) @ x.T, W) if grad else None)
+            return value, (cast_like(D @ x.T, W) if grad else None)
         value = 0.0
         G = np.zeros((k, n), dtype=dtype) if grad else None
         y_buffer = np.empty(k * step, dtype=dtype)
@@ -297,13 +308,15 @@ class _ResponseSparsity(Term):
         for start, stop, part in iter_column_blocks(x, step):
             width = stop - start
             Y = np.matmul(W, part, out=y_buffer[: k * width].reshape(k, width))
-            Q, part_value = self._root(Y, out=q_buffer[: k * width].reshape(k, width))
+            part_value, D = self._value_ratio(
+                Y, grad, out=q_buffer[: k * width].reshape(k, width)
+            )
             value += part_value
             finite = np.isfinite(value)
             if not finite:  # raises when an input is to blame; else the value overflowed
                 _diagnose(self._owner, W, x, step)
             if grad:
-                G += self._ratio(Y, Q) @ part.T
+                G += D @ part.T
             if not finite:
                 break
         return value, (cast_like(G, W) if grad else None)
@@ -380,6 +393,11 @@ class TopographicICASparsity(_ResponseSparsity):
         Smoothing constant :math:`\\epsilon > 0`.
     block : int, optional
         Columns per block when m is large (see the module docstring); default automatic.
+
+    A ``V`` built by :func:`grouping_matrix` (box pooling on a grid, torus or clipped) is
+    applied by the separable kernel of :class:`GroupingOperator` (``pool``-tap box sums along
+    the grid axes, root and ratio fused, work arrays reused); any other ``V`` through sparse
+    (or dense) products. The two agree up to rounding.
     """
 
     name = "topographic_ica_sparsity"
@@ -400,6 +418,22 @@ class TopographicICASparsity(_ResponseSparsity):
 
     def _ratio(self, Y: np.ndarray, Q: np.ndarray) -> np.ndarray:
         return pooled_grad(self.grouping, Y, Q)
+
+    def _value_ratio(
+        self, Y: np.ndarray, grad: bool, out: np.ndarray | None = None
+    ) -> tuple[float, np.ndarray | None]:
+        """Through the separable kernel (``GroupingOperator.separable``) when ``V`` is a torus
+        box pooling, which fuses the root and the ratio into one blocked pass over ``Y`` and
+        writes the ratio into ``out``; otherwise the sparse ``V`` products."""
+        kernel = self.grouping.separable
+        if kernel is None:
+            return super()._value_ratio(Y, grad, out)
+        Y = np.ascontiguousarray(Y)
+        if not grad:
+            return kernel(Y, self.epsilon, need_grad=False), None
+        if out is None or out.dtype != Y.dtype or not out.flags.c_contiguous:
+            out = np.empty(Y.shape, Y.dtype)
+        return kernel(Y, self.epsilon, 1.0, out), out
 
     def as_network(self) -> Network:
         """Layers: ``W``, ``I`` → square, ``V``, ``I`` → add ε, sqrt; input ``x``."""

@@ -25,7 +25,10 @@ A-step, ``constraint="unit_norm"`` (scikit-learn, SPAMS; γ unused):
 
 Because the reconstruction is divided by ``b`` but the sparsity is not, λ is tied to the batch
 size: per example the s-step solves ``‖As_j − x_j‖² + bλ Σ√(s_j² + ε)``. ``transform`` uses the
-same per-example problem (with the ``b`` of the fit) whatever the number of rows it is given.
+same per-example problem (with the ``b`` of the fit) whatever the number of rows it is given,
+solves it in column blocks (bounded memory, also for a memory-mapped ``X``) and, with the
+default accelerated solver, restarts the momentum per example, so the code of an example does
+not depend on the other examples passed with it.
 """
 
 from __future__ import annotations
@@ -342,9 +345,43 @@ class SparseCoding(BaseTrainer):
         self._check_fitted()
         return np.ascontiguousarray(self._params["A"].T)
 
+    #: Columns per block of :meth:`transform` and :meth:`objective`: the solver's work arrays
+    #: are ``k × block`` (and a memory-mapped ``X`` is read, and its pages released, block by
+    #: block), so their memory does not grow with the number of examples.
+    _transform_block: ClassVar[int] = 8192
+
     def _encode(self, x: np.ndarray) -> np.ndarray:
-        s, _ = self._solve_codes(self._params["A"], x, self.transform_max_iter, EvalClock())
-        return s
+        """Codes of the columns of ``x``, solved in column blocks of :attr:`_transform_block`.
+
+        Every column's problem ``(1/b)‖A s_j − x_j‖² + λ Σ√(V(s_j∘s_j) + ε)`` uses the ``b``
+        of the fit (not the number of columns given), so it is the same in every block. With
+        ``s_solver="accelerated"`` the solver is run column by column (:func:`_column_fista`:
+        momentum and restart per column; the training s-step restarts globally), so a column's
+        code does not depend on the other columns, and blocked codes equal the whole-batch
+        solve up to rounding. The scipy solvers (``"lbfgs"``, ``"cg"``) share one line search
+        per block, so with them the codes of more than one block's worth of examples depend
+        (within the solver's accuracy) on the block boundaries.
+        """
+        A = self._params["A"]
+        m = x.shape[1]
+        step = max(1, int(self._transform_block))
+        if m <= step:  # one block: x as given (a view), no copy
+            return self._encode_block(A, x)
+        out = np.empty((A.shape[1], m), dtype=x.dtype)
+        for start, stop, block in column_blocks(x, block=step):
+            out[:, start:stop] = self._encode_block(A, block)
+        return out
+
+    def _encode_block(self, A: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Codes of one block of columns (see :meth:`_encode`)."""
+        clock = EvalClock()
+        if self.s_solver != "accelerated":
+            return self._solve_codes(A, x, self.transform_max_iter, clock)[0]
+        norms = np.einsum("ij,ij->j", A, A)
+        norms[norms == 0] = 1.0
+        s0 = (A.T @ x) / norms[:, None]
+        fun = self._objective(A, x, clock)
+        return _column_fista(fun, s0, self._lipschitz(A), self.transform_max_iter)
 
     def _decode(self, s: np.ndarray) -> np.ndarray:
         return self._params["A"] @ s
@@ -357,18 +394,37 @@ class SparseCoding(BaseTrainer):
         .. math::
             \\frac{1}{b}\\lVert A s - x\\rVert^2 + \\lambda \\sum\\sqrt{V(s\\circ s)+\\epsilon}
 
-        (the weight decay, constant in ``s``, is left out).
+        (the weight decay, constant in ``s``, is left out). ``S`` is ``(n_samples,
+        n_components)``. More than :attr:`_transform_block` examples are evaluated in column
+        blocks (of ``X`` and the matching rows of ``S``) and the values summed, so the memory
+        does not grow with ``m``; the result equals the one-block evaluation up to rounding.
         """
         self._check_fitted()
         x = self._to_columns(X, self._dtype)
         A = self._params["A"]
-        if S is None:
-            norms = np.einsum("ij,ij->j", A, A)
-            s = (A.T @ x) / norms[:, None]
-        else:
-            s = np.ascontiguousarray(np.asarray(S, dtype=self._dtype).T)
+        k, m = A.shape[1], x.shape[1]
+        if S is not None:
+            S = np.asarray(S)
+            if S.shape != (m, k):
+                raise ValueError(
+                    f"{type(self).__name__}: S must have shape (n_samples, n_components) = "
+                    f"{(m, k)}; got {S.shape}"
+                )
         total = (1.0 / self._b) * Reconstruction() + self.lambda_ * self._sparsity
-        return total.value({"A": A, "s": s, "x": x}) / x.shape[1]
+        norms = np.einsum("ij,ij->j", A, A) if S is None else None
+
+        def codes(part: np.ndarray, start: int, stop: int) -> np.ndarray:
+            if S is None:
+                return (A.T @ part) / norms[:, None]
+            return np.ascontiguousarray(np.asarray(S[start:stop], dtype=self._dtype).T)
+
+        step = max(1, int(self._transform_block))
+        if m <= step:  # one block: x as given (a view)
+            return total.value({"A": A, "s": codes(x, 0, m), "x": x}) / m
+        value = 0.0
+        for start, stop, part in column_blocks(x, block=step):
+            value += total.value({"A": A, "s": codes(part, start, stop), "x": part})
+        return value / m
 
 
 def _initial_atoms(x: np.ndarray, k: int, init: str, rng: np.random.Generator) -> np.ndarray:
@@ -384,6 +440,39 @@ def _initial_atoms(x: np.ndarray, k: int, init: str, rng: np.random.Generator) -
     norms = np.linalg.norm(A, axis=0)
     norms[norms == 0] = 1.0
     return (A / norms).astype(x.dtype)
+
+
+def _column_fista(
+    fun: Any, s0: np.ndarray, lipschitz: float, max_iter: int
+) -> np.ndarray:
+    """:func:`trainers.solvers.accelerated_gradient` with the restart decided per column.
+
+    For an objective that is a sum of per-column terms (the s-step's: every code column has its
+    own problem), each column runs its own accelerated iteration: step ``1/L``, momentum
+    ``τ_j`` and the gradient restart ``τ_j ← 1`` when ``⟨∇f(y)_j, x⁺_j − x_j⟩ > 0``. A column's
+    iterates then do not depend on the other columns (the shared restart of the training
+    s-step does), so solving the columns in blocks gives the codes of a whole-batch solve.
+    Returns the last ``x``.
+    """
+    if not (np.isfinite(lipschitz) and lipschitz > 0):
+        raise ValueError(f"_column_fista: lipschitz must be a positive float; got {lipschitz!r}")
+    step = s0.dtype.type(-1.0 / lipschitz)
+    x = s0.copy()
+    y = s0.copy()
+    x_new = np.empty_like(s0)
+    delta = np.empty_like(s0)
+    tau = np.ones(s0.shape[1])
+    for _ in range(int(max_iter)):
+        _, grad = fun(y)
+        np.multiply(grad, step, out=x_new)  # x_new = y − ∇f(y)/L
+        x_new += y
+        np.subtract(x_new, x, out=delta)
+        tau[np.einsum("ij,ij->j", grad, delta) > 0.0] = 1.0
+        tau_new = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * tau * tau))
+        np.multiply(delta, ((tau - 1.0) / tau_new).astype(s0.dtype), out=y)
+        y += x_new
+        x, x_new, tau = x_new, x, tau_new
+    return x
 
 
 def _mean_squared_residual(A: np.ndarray, s: np.ndarray, x: np.ndarray) -> float:
