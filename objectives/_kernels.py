@@ -5,7 +5,12 @@ Every kernel keeps the dtype of its array arguments; scalars are Python floats.
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 import numpy as np
+
+from .blocks import check_block
 
 
 def frobenius(a: np.ndarray, b: np.ndarray) -> float:
@@ -35,6 +40,19 @@ def fast_sum(M: np.ndarray, ones: np.ndarray) -> float:
     Row sums by one matrix-vector product with ``ones`` (length ``M.shape[1]``), then a pairwise
     sum of those: BLAS reads ``M`` once at full bandwidth, about twice as fast as ``M.sum()``
     on large arrays, with the accuracy of a blocked sum.
+
+    Parameters
+    ----------
+    M : ndarray of shape (r, c)
+        The array to sum; rows contiguous (e.g. C-contiguous), float32 or float64.
+    ones : ndarray of shape (c,)
+        A vector of ones in the dtype of ``M`` (kept by the caller, so that it is not
+        allocated per call).
+
+    Returns
+    -------
+    float
+        :math:`\\sum_{ij} M_{ij}`, accumulated in ``M``'s dtype.
     """
     return float(np.dot(M, ones).sum())
 
@@ -50,9 +68,22 @@ POOL_BLOCK = 16384
 def torus_structure(V: np.ndarray) -> tuple[int, int, int, bool] | None:
     """Recognise a grouping matrix built by ``grouping_matrix((rows, cols), pool, wrap)``.
 
-    Returns ``(rows, cols, pool, wrap)`` when ``V`` equals that matrix exactly (binary, one group
-    per grid cell, ``2 <= pool <= min(rows, cols)``), else None. Such a ``V`` is separable: the
-    pooling is a ``pool``-tap box sum along the grid rows followed by one along the columns.
+    Such a ``V`` is separable: the pooling is a ``pool``-tap box sum along the grid rows
+    followed by one along the columns.
+
+    Parameters
+    ----------
+    V : ndarray of shape (g, k)
+        A candidate grouping matrix (any float dtype).
+
+    Returns
+    -------
+    (rows, cols, pool, wrap) or None
+        ``(int, int, int, bool)`` such that ``grouping_matrix((rows, cols), pool, wrap)``
+        equals ``V`` exactly (binary, one group per grid cell, ``2 <= pool <= min(rows,
+        cols)``); None for any other ``V`` (which then takes the general, sparse-product path).
+        Where two grids give the same ``V`` (a torus with ``pool`` equal to both sides pools
+        every feature into every group) the first found is returned, wrapped before clipped.
     """
     if V.ndim != 2 or V.shape[0] != V.shape[1] or V.shape[0] < 4:
         return None
@@ -106,7 +137,29 @@ def box_sum(
     Indices wrap around modulo the axis length when ``wrap``; otherwise out-of-range terms are
     dropped (a clipped grid). No padding copies: each shift is applied as at most two slab
     additions (the in-range part and the wrapped part), the first two shifts fused into one
-    out-of-place addition. ``pool >= 2``; ``src`` and ``dst`` must not overlap.
+    out-of-place addition.
+
+    Parameters
+    ----------
+    src : ndarray
+        The array to pool (any number of dimensions; the sum runs along ``axis``).
+    dst : ndarray
+        Receives the sums; same shape and dtype as ``src``, not overlapping it. Every entry is
+        overwritten.
+    axis : {0, 1}
+        The axis summed along.
+    pool : int
+        Number of taps, at least 2 and at most ``src.shape[axis]``.
+    wrap : bool
+        Whether indices wrap around (torus) or out-of-range taps are dropped (clipped grid).
+    reverse : bool, default False
+        Take the taps backwards (``src[i − d]``): the transpose of the forward sum, used for
+        :math:`V^T`.
+
+    Returns
+    -------
+    None
+        The result is in ``dst``.
     """
     L = src.shape[axis]
 
@@ -142,31 +195,54 @@ class SeparablePooling:
     ``pool``-tap sum along the grid's first axis and then along its second (:func:`box_sum`:
     ``2(pool−1)`` slab additions per entry instead of the ``pool²`` multiply-adds of a sparse
     product), and ``Vᵀ`` by the same sums with the taps reversed. Every step is one numpy call
-    over a whole block, written with ``out=`` into a work array kept per (dtype, block width)
-    and reused across calls (so one instance must not be used by two threads at once) or,
-    when a fresh gradient is written, into the gradient's own columns, which keeps the memory
-    touched per call to ``Y``, one work array and the gradient. The columns are processed in
+    over a whole block, written with ``out=`` into a work array kept per thread (for the last
+    dtype and block width) and reused across calls, or, when a fresh gradient is written, into
+    the gradient's own columns, which keeps the memory touched per call to ``Y``, one work
+    array and the gradient. The columns are processed in
     blocks of ``block`` (default :data:`POOL_BLOCK`): narrower blocks would keep the work arrays
     in cache, but each block then reads every one of the k rows of ``Y`` and of the gradient as
     a separate short stream, which measured slower than streaming whole rows; the block only
     bounds the work memory.
+
+    Reusing the work arrays avoids page-faulting fresh memory on every call. They are kept per
+    thread (``threading.local``), so one instance may be shared by threads evaluating at the
+    same time; they never reach the caller (gradients are written into ``out``), and they are
+    dropped when the kernel is pickled or deep-copied.
     """
 
-    def __init__(self, rows: int, cols: int, pool: int, wrap: bool, block: int = POOL_BLOCK):
+    def __init__(self, rows: int, cols: int, pool: int, wrap: bool, block: int | None = POOL_BLOCK):
+        checked = check_block(block, "SeparablePooling")
         self.rows, self.cols, self.pool, self.wrap = rows, cols, pool, wrap
-        self.block = max(1, int(block))
-        self._work: dict[tuple[np.dtype, int], tuple[np.ndarray, ...]] = {}
+        self.block = POOL_BLOCK if checked is None else checked
+        self._local = threading.local()
+
+    # The work arrays are per thread (``threading.local``) and are not part of the state:
+    # pickling or deep-copying a kernel (e.g. inside a fitted estimator) drops them.
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_local"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        state.pop("_work", None)  # the shared buffers of pickles made before they were per thread
+        self.__dict__.update(state)
+        self._local = threading.local()
 
     def _buffers(self, dtype: np.dtype, width: int, second: bool) -> tuple[np.ndarray, ...]:
         """``(X, ones)`` or, with ``second``, ``(X, ones, T)``: work arrays of shape
-        ``(rows, cols, width)`` and a vector of ones, kept for the last dtype and width."""
+        ``(rows, cols, width)`` and a vector of ones, kept per thread for the last dtype and
+        width that thread used."""
         key = (np.dtype(dtype), width)
-        work = self._work.get(key)
-        if work is None:
+        local = self._local
+        kept = getattr(local, "work", None)
+        if kept is None or kept[0] != key:
             work = (np.empty((self.rows, self.cols, width), dtype), np.ones(width, dtype))
-            self._work = {key: work}  # keep one set: the last shape and dtype used
+            local.work = kept = (key, work)  # keep one set: the last shape and dtype used
+        work = kept[1]
         if second and len(work) == 2:
-            work = self._work[key] = (*work, np.empty_like(work[0]))
+            work = (*work, np.empty_like(work[0]))
+            local.work = (key, work)
         return work
 
     def __call__(

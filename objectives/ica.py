@@ -27,7 +27,7 @@ from ._validation import (
     diagnose_non_finite,
 )
 from .base import Term, Variables
-from .blocks import block_columns, count_non_finite, iter_column_blocks
+from .blocks import block_columns, check_block, count_non_finite, iter_column_blocks
 from .network import Network
 from .topographic import GroupingOperator, pooled_grad, pooled_root
 
@@ -84,7 +84,7 @@ class ICAReconstruction(Term):
     name = "ica_reconstruction"
 
     def __init__(self, *, block: int | None = None) -> None:
-        self.block = None if block is None else block_columns(1, 8, block)
+        self.block = check_block(block, "ICAReconstruction")
 
     def _evaluate(self, variables: Variables, grad: bool) -> tuple[float, np.ndarray | None]:
         (W, x), _ = bind(variables, _SPEC, "ICAReconstruction")
@@ -135,9 +135,12 @@ class ICAReconstruction(Term):
         """The term bound to data ``x`` (n × m), through :math:`C = x x^T` (computed once).
 
         ``C`` is accumulated over column blocks of ``x`` (``block`` columns; default about
-        1 MiB per block), in float64, and returned in ``x``'s dtype, so the extra memory is
-        bounded and a memory-mapped ``x`` is read block by block with its pages released.
-        Non-finite ``x`` raises ``ValueError`` naming ``x``.
+        1 MiB per float64 block) in float64: each block is cast to float64 before its product
+        (also when all of ``x`` fits in one block), so float32 data lose nothing to the sum of
+        m products. The term stores ``C`` rounded to ``x``'s dtype (a float32 ``x`` gives a
+        float32 term: float32 ``W`` is evaluated in float32) and keeps the float64 ``C`` for a
+        float64 ``W``. The extra memory is bounded, and a memory-mapped ``x`` is read block by
+        block with its pages released. Non-finite ``x`` raises ``ValueError`` naming ``x``.
         """
         owner = "ICAReconstruction.from_data"
         x = as_float_array(x, f"{owner}: x")
@@ -145,18 +148,17 @@ class ICAReconstruction(Term):
             raise ValueError(f"{owner}: x must be a 2-D array; got shape {x.shape}")
         if x.size == 0:
             raise ValueError(f"{owner}: x must not be empty; got shape {x.shape}")
-        n, m = x.shape
-        step = block_columns(n, x.dtype.itemsize, block)
-        if m <= step:
-            C = x @ x.T
-        else:
-            C = np.zeros((n, n), dtype=np.float64)
-            for _, _, part in iter_column_blocks(x, step):
-                C += part @ part.T  # syrk per block: exactly symmetric
-            C = C.astype(x.dtype, copy=False)
+        n = x.shape[0]
+        step = block_columns(n, 8, block, owner)  # the float64 copy of a block is the work array
+        C = np.zeros((n, n), dtype=np.float64)
+        for _, _, part in iter_column_blocks(x, step, owner=owner):
+            part = part.astype(np.float64, copy=False)
+            C += part @ part.T  # syrk per block: exactly symmetric
         if not np.isfinite(C).all() and count_non_finite(x, step):
             raise ValueError(f"{owner}: x of shape {x.shape} holds non-finite values")
-        return CovarianceICAReconstruction(C)
+        term = CovarianceICAReconstruction(C.astype(x.dtype, copy=False))
+        term._C_by_dtype[np.dtype(np.float64)] = C
+        return term
 
     @staticmethod
     def from_covariance(C: Any, trace_c: float | None = None) -> CovarianceICAReconstruction:
@@ -349,7 +351,7 @@ class ICASparsity(_ResponseSparsity):
 
     def __init__(self, epsilon: float = 1e-2, *, block: int | None = None):
         self.epsilon = check_epsilon(epsilon, "ICASparsity")
-        self.block = None if block is None else block_columns(1, 8, block)
+        self.block = check_block(block, "ICASparsity")
 
     def _root(self, Y: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, float]:
         """:math:`Q = \\sqrt{Y^2 + \\epsilon}` (into ``out`` when given) and :math:`\\sum Q`."""
@@ -404,10 +406,10 @@ class TopographicICASparsity(_ResponseSparsity):
     _owner = "TopographicICASparsity"
 
     def __init__(self, V: Any, epsilon: float = 1e-2, *, block: int | None = None):
+        self.block = check_block(block, "TopographicICASparsity")
         self.grouping = GroupingOperator(V, "TopographicICASparsity")
         self.V = self.grouping.V
         self.epsilon = check_epsilon(epsilon, "TopographicICASparsity")
-        self.block = None if block is None else block_columns(1, 8, block)
         self._dims = {"k": self.V.shape[1]}
         self._origin = {"k": "V"}
         self._pooled_rows = self.V.shape[0]

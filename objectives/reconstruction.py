@@ -6,6 +6,7 @@ n × m. Every gradient is returned as a fresh array with the shape and dtype of 
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -111,22 +112,29 @@ class FixedBasisReconstruction(Term):
         \\nabla_s F = 2 (G s - b), \\qquad G = A^T A,\\; b = A^T x,
 
     so one evaluation costs one k × k by k × m product (:math:`k^2 m` multiply-adds) instead of
-    the :math:`2nkm` of the direct form. When that would be more work (:math:`k \\gtrsim 2n`,
-    strongly overcomplete bases) the direct form with the stored ``A`` and ``x`` is used instead.
-    ``G``, ``b`` and :math:`\\lVert x\\rVert^2` are computed once, in the dtype of ``A`` and ``x``.
+    the :math:`2nkm` of the direct form. When that would be more work, counting the passes over
+    k × m arrays as well as the products (``_accumulate_direct``: e.g. n = 64, k = 121, and
+    always for :math:`k \\gtrsim 2n`), the direct form with the stored ``A`` and ``x`` is used
+    instead. ``G``, ``b`` and :math:`\\lVert x\\rVert^2` are computed once (when the Gram form
+    can be chosen), in the dtype of ``A`` and ``x``.
 
     Inside a :class:`~objectives.base.WeightedSum` (the s-step objective) the term adds its
     weighted gradient into the sum's gradient array (``_accumulate_grad``) and may use the direct
     form there when, counting the passes over k × m arrays as well as the products, that is the
     cheaper one (e.g. n = 64, k = 121): :math:`2cA^T(As - x)` as one product that adds in
-    place, and the value :math:`\\lVert As - x\\rVert^2` without cancellation. The n × m
-    residual lives in a work array kept between calls, so one instance must not be evaluated
-    from several threads at once.
+    place, and the value :math:`\\lVert As - x\\rVert^2` without cancellation. Whenever that
+    direct form is the chosen one, :meth:`value` and :meth:`value_and_grad` use it too, so the
+    three agree (see Notes). The n × m residual lives in a work array kept between calls, one
+    per thread, so one instance may be shared by threads evaluating at the same time; the
+    work array is never returned (gradients are fresh arrays) and is dropped when the term is
+    pickled or deep-copied.
 
     Notes
     -----
-    The expanded value loses about ``eps * ||x||^2`` in absolute accuracy (cancellation); this
-    matters only when the residual is many orders of magnitude below the data, and not in float64.
+    The expanded (Gram) value loses about ``eps * ||x||^2`` in absolute accuracy
+    (cancellation), which in float32 near a good fit can be a large part of the value. It is
+    used only where the Gram form is the chosen one (k small next to n), for the value and the
+    gradient alike; with the direct form the value is :math:`\\lVert As - x\\rVert^2` as such.
     """
 
     variables = ("s",)
@@ -153,8 +161,8 @@ class FixedBasisReconstruction(Term):
         else:
             self.G = self.b = None
         self.x_sqnorm = frobenius(self.x, self.x)
-        self._scaled_for: tuple[Any, ...] | None = None
-        self._work: np.ndarray | None = None
+        self._scaled_by_coef: dict[float, tuple[np.ndarray, np.ndarray | None]] = {}
+        self._local = threading.local()  # the residual work array, one per thread
         self._accumulate_direct = not self._use_gram or 2 * n * k + 24 * n < k * k + 32 * k
         self._dims = {"k": k, "m": x.shape[1]}
         self._origin = {"k": "A", "m": "x"}
@@ -165,38 +173,52 @@ class FixedBasisReconstruction(Term):
         )
         return s
 
+    # The per-thread work array and the scaled copies of Aᵀ (or G, b) are caches, not state:
+    # pickling or deep-copying the term (e.g. inside a fitted estimator) drops them.
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_local"]
+        state["_scaled_by_coef"] = {}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        for legacy in ("_work", "_scaled_for"):  # caches of pickles made before they moved
+            state.pop(legacy, None)
+        state.setdefault("_scaled_by_coef", {})
+        self.__dict__.update(state)
+        self._local = threading.local()
+
     def value(self, variables: Variables) -> float:
-        if self._accumulate_direct:
-            # ‖As − x‖² costs one n × k by k × m product, less than Gs when n < k
-            s = self._bind(variables)
-            if s.dtype == self.A.dtype:
-                R = self._residual_buffer(s)
-                value = frobenius(R, R)
-                if not np.isfinite(value):
-                    diagnose_non_finite("Reconstruction.fixed_basis", {"s": s})
-                return value
         return self._value_and_grad(variables, need_grad=False)[0]
 
     def value_and_grad(self, variables: Variables, wrt: str) -> tuple[float, np.ndarray]:
         self._check_wrt(wrt)
         return self._value_and_grad(variables, need_grad=True)
 
-    def _scaled(self, coef: float) -> tuple[np.ndarray, np.ndarray]:
-        """``(2c·G, 2c·b)`` (Gram form) or ``(2c·Aᵀ, None)`` (direct form) for the weight ``c``
-        of the last call; one set cached."""
-        if self._scaled_for is None or self._scaled_for[0] != coef:
+    def _scaled(self, coef: float) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(2c·G, 2c·b)`` (Gram form) or ``(2c·Aᵀ, None)`` (direct form) for the weight
+        ``c``; a few weights cached (the cache is replaced, never changed in place, so threads
+        sharing the term only ever read a complete entry)."""
+        cache = self._scaled_by_coef
+        found = cache.get(coef)
+        if found is None:
             if self._accumulate_direct:
-                scaled = (np.ascontiguousarray(self.A.T * (2.0 * coef)), None)
+                found = (np.ascontiguousarray(self.A.T * (2.0 * coef)), None)
             else:
-                scaled = (self.G * (2.0 * coef), self.b * (2.0 * coef))
-            self._scaled_for = (coef, *scaled)
-        return self._scaled_for[1], self._scaled_for[2]
+                found = (self.G * (2.0 * coef), self.b * (2.0 * coef))
+            cache = dict(cache) if len(cache) < 4 else {}
+            cache[coef] = found
+            self._scaled_by_coef = cache
+        return found
 
     def _residual_buffer(self, s: np.ndarray) -> np.ndarray:
-        """``R = As − x`` in a work array kept for the next call (n × m, dtype of ``s``)."""
-        R = self._work
+        """``R = As − x`` in a work array kept for this thread's next call (n × m, dtype of
+        ``s``)."""
+        local = self._local
+        R = getattr(local, "residual", None)
         if R is None or R.dtype != s.dtype:
-            R = self._work = np.empty(self.x.shape, s.dtype)
+            R = local.residual = np.empty(self.x.shape, s.dtype)
         np.matmul(self.A, s, out=R)
         R -= self.x
         return R
@@ -218,7 +240,7 @@ class FixedBasisReconstruction(Term):
           :math:`F = (\\langle s, c\\nabla_s F\\rangle - \\langle s, 2cb\\rangle)/2c +
           \\lVert x\\rVert^2`.
 
-        ``2cAᵀ`` (or ``2cG``, ``2cb``) are cached for the last weight ``c``. Falls back to
+        ``2cAᵀ`` (or ``2cG``, ``2cb``) are cached for the last few weights. Falls back to
         :meth:`Term._accumulate_grad` for a zero weight or ``s`` in another dtype than ``A``.
         """
         self._check_wrt(wrt)
@@ -258,8 +280,24 @@ class FixedBasisReconstruction(Term):
         return self._accumulate_direct
 
     def _value_and_grad(self, variables: Variables, need_grad: bool):
+        """Value and (with ``need_grad``) a fresh gradient, in the form chosen at construction:
+        direct (``_accumulate_direct``, the form :meth:`_accumulate_grad` uses too) or Gram."""
         s = self._bind(variables)
-        if self._use_gram:
+        if self._accumulate_direct and s.dtype == self.A.dtype:
+            # ‖As − x‖² from the kept residual; ∇ = (2Aᵀ) R, a fresh array
+            R = self._residual_buffer(s)
+            value = frobenius(R, R)
+            grad = np.matmul(self._scaled(1.0)[0], R) if need_grad else None
+        elif self._accumulate_direct:  # also every case without a Gram matrix
+            R = self.A @ s  # mixed dtypes: computed in the wider one
+            R -= self.x
+            value = frobenius(R, R)
+            grad = None
+            if need_grad:
+                grad = self.A.T @ R
+                grad *= 2
+                grad = cast_like(grad, s)
+        else:
             P = self.G @ s
             P -= self.b  # P = Gs - b
             # <s, Gs - 2b> = <s, P> - <s, b>
@@ -268,15 +306,6 @@ class FixedBasisReconstruction(Term):
             if need_grad:
                 P *= 2
                 grad = cast_like(P, s)
-        else:
-            R = self.A @ s
-            R -= self.x
-            value = frobenius(R, R)
-            grad = None
-            if need_grad:
-                grad = self.A.T @ R
-                grad *= 2
-                grad = cast_like(grad, s)
         if not np.isfinite(value):
             diagnose_non_finite("Reconstruction.fixed_basis", {"s": s})
         return value, grad

@@ -15,6 +15,7 @@ import scipy.sparse
 from ._kernels import POOL_BLOCK, SeparablePooling, torus_structure
 from ._validation import bind, check_constant, check_epsilon, diagnose_non_finite
 from .base import Term, Variables
+from .blocks import check_block
 from .network import Network
 
 #: Use a sparse V when at most this fraction of its entries is non-zero.
@@ -83,8 +84,10 @@ class GroupingOperator:
     :func:`objectives._kernels.torus_structure`) is also kept as a
     :class:`~objectives._kernels.SeparablePooling` kernel (``self.separable``), which
     :meth:`pooled_value_and_grad` uses: two ``pool``-tap box sums instead of the sparse
-    products, and all the element-wise work in reused buffers. Its work buffers make one
-    operator unsafe to share between threads evaluating at the same time.
+    products, and all the element-wise work in reused buffers. Those buffers are kept per
+    thread, so one operator (and the terms holding it) may be shared by threads evaluating at
+    the same time; pickling drops them and the per-dtype copies of ``V`` (both are rebuilt on
+    first use).
 
     Parameters
     ----------
@@ -92,11 +95,14 @@ class GroupingOperator:
         Non-negative grouping matrix.
     owner : str
         Name of the term, used in messages.
-    block : int, default :data:`objectives._kernels.POOL_BLOCK`
-        Columns per block of the separable kernel.
+    block : int or None, default :data:`objectives._kernels.POOL_BLOCK`
+        Columns per block of the separable kernel (None: the default); must be a positive
+        integer.
     """
 
-    def __init__(self, V: Any, owner: str, block: int = POOL_BLOCK):
+    def __init__(self, V: Any, owner: str, block: int | None = POOL_BLOCK):
+        checked = check_block(block, owner)
+        block = POOL_BLOCK if checked is None else checked
         V = check_constant(V, "V", owner)
         if (V < 0).any():
             raise ValueError(f"{owner}: V must be non-negative (a grouping matrix)")
@@ -117,6 +123,11 @@ class GroupingOperator:
                 ops = (V, np.ascontiguousarray(V.T))
             self._cache[dtype] = ops
         return ops
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_cache"] = {}  # per-dtype copies of V, rebuilt on first use
+        return state
 
     def apply(self, Y: np.ndarray) -> np.ndarray:
         """``V @ Y`` in the dtype of ``Y``."""

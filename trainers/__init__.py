@@ -5,11 +5,18 @@ inside): :class:`SparseCoding`, :class:`TopographicSparseCoding`,
 :class:`OnlineDictionaryLearning`, :class:`OrthonormalICA`,
 :class:`RICA`, :class:`TopographicICA`. Training reports through :class:`Callback` objects that
 receive a :class:`TrainState`; :class:`StopTraining` ends a fit cleanly and
-:class:`TrainingDiverged` signals a non-finite objective. Block solvers are in
-:mod:`trainers.solvers`, basis-quality measures in :mod:`trainers.metrics`.
+:class:`TrainingDiverged` signals a non-finite objective.
+
+Modules: :mod:`trainers.sparse_coding` (:class:`SparseCoding`,
+:class:`TopographicSparseCoding`; alternating minimisation), :mod:`trainers.dictionary`
+(:class:`OnlineDictionaryLearning`; also re-exported by :mod:`trainers.sparse_coding`),
+:mod:`trainers.ica` (the ICA estimators), :mod:`trainers.solvers` (block solvers),
+:mod:`trainers.metrics` (basis-quality measures), :mod:`trainers.columns` (column access to
+in-memory and memory-mapped data).
 """
 
 from .callbacks import EarlyStopping, ProgressCallback
+from .dictionary import OnlineDictionaryLearning
 from .ica import RICA, OrthonormalICA, TopographicICA, symmetric_orthonormalize
 from .metrics import (
     localisation_orientation,
@@ -17,7 +24,7 @@ from .metrics import (
     random_filters,
     topographic_similarity,
 )
-from .sparse_coding import OnlineDictionaryLearning, SparseCoding, TopographicSparseCoding
+from .sparse_coding import SparseCoding, TopographicSparseCoding
 from .state import Callback, StopTraining, TrainingDiverged, TrainState
 
 __all__ = [

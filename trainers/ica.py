@@ -30,9 +30,11 @@ Topographic ICA
     RICA whose sparsity pools squared responses over torus neighbourhoods,
     ``Σ √(V (Wx)² + ε)`` with ``V = grouping_matrix(grid, pool)``.
 
-Each outer iteration is a fixed chunk (``inner_iter`` projected-gradient or fixed-point steps,
-or one L-BFGS run of ``inner_iter`` iterations), so checkpoints fall on chunk boundaries and a
-resumed fit is bit-identical to an uninterrupted one.
+Each outer iteration is a fixed chunk: ``inner_iter`` accepted projected-gradient steps, or
+``inner_iter`` accepted fixed-point steps out of at most ``inner_iter + 20`` tries (an uphill
+step is rejected and the damping raised; the chunk ends early when the tries run out or a step
+no longer changes ``W``), or one L-BFGS run of ``inner_iter`` iterations. Checkpoints fall on
+chunk boundaries, and a resumed fit is bit-identical to an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -213,9 +215,28 @@ def range_projector(C: np.ndarray, rtol: float | None = None) -> np.ndarray | No
 
 
 def mean_abs_response(W: np.ndarray, x: np.ndarray, block: int | None = None) -> float:
-    """Mean of ``|W x|`` over all ``k × m`` entries, accumulated over column blocks of ``x``."""
+    """Mean of ``|W x|`` over all ``k × m`` entries, accumulated over column blocks of ``x``.
+
+    Parameters
+    ----------
+    W : ndarray of shape (k, n)
+        Filters, one per row.
+    x : ndarray of shape (n, m)
+        Data, one example per column; may be (a view of) a memory map, whose pages are
+        released block by block.
+    block : int, optional
+        Columns per block (default: about 1 MiB per ``k × block`` work array, see
+        :func:`objectives.blocks.block_columns`).
+
+    Returns
+    -------
+    float
+        ``mean(|W x|)``; one block gives the same value as the direct evaluation, several
+        blocks agree with it up to rounding.
+    """
     k, m = W.shape[0], x.shape[1]
-    step = block_columns(max(W.shape), np.result_type(W, x).itemsize, block)
+    step = block_columns(max(W.shape), np.result_type(W, x).itemsize, block,
+                         owner="mean_abs_response")
     if m <= step:
         return float(np.mean(np.abs(W @ x)))
     total = 0.0
@@ -243,7 +264,6 @@ class _ICABase(BaseTrainer):
         return (self._k, self._n)
 
     def _prepare(self, x: np.ndarray) -> None:
-        self._x = x
         self._reconstruction = ICAReconstruction.from_data(x)  # C = x xᵀ, in column blocks
         # rows are normalised inside the data's range (see RowNormalized); None: full rank
         self._range_projector = (range_projector(self._reconstruction.C)

@@ -46,8 +46,10 @@ uses it for its codes and its ``transform``.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.optimize
@@ -324,12 +326,22 @@ def lasso_fista(
     -------
     LassoResult
     """
+    Atx = np.asarray(Atx)
+    if Atx.ndim != 2:
+        raise ValueError(f"lasso_fista: Atx must be a 2-D array (k, b); got shape {Atx.shape}")
     dtype = Atx.dtype
     k, b = Atx.shape
+    G = np.asarray(G)
     if G.shape != (k, k):
         raise ValueError(f"lasso_fista: G must have shape {(k, k)}; got {G.shape}")
-    if not (np.isfinite(alpha) and alpha >= 0):
-        raise ValueError(f"lasso_fista: alpha must be a non-negative float; got {alpha!r}")
+    alpha = _nonnegative_number("alpha", alpha)
+    tol = _nonnegative_number("tol", tol)
+    max_iter = _integer_at_least("max_iter", max_iter, 0)
+    check_every = _integer_at_least("check_every", check_every, 1)
+    if s0 is not None and np.shape(s0) != (k, b):
+        raise ValueError(
+            f"lasso_fista: s0 must have the shape of Atx, {(k, b)}; got {np.shape(s0)}"
+        )
     if lipschitz is None:
         lipschitz = float(np.linalg.eigvalsh(np.asarray(G, dtype=np.float64))[-1])
     if not (np.isfinite(lipschitz) and lipschitz > 0):
@@ -347,7 +359,7 @@ def lasso_fista(
     change = float("nan")
     converged = False
     n_iter = 0
-    for n_iter in range(1, int(max_iter) + 1):
+    for n_iter in range(1, max_iter + 1):
         np.matmul(M, y, out=z)
         z += c
         np.clip(z, -threshold, threshold, out=clip)
@@ -368,3 +380,23 @@ def lasso_fista(
                 converged = True
                 break
     return LassoResult(s, n_iter, step, change, converged)
+
+
+def _nonnegative_number(name: str, value: Any) -> float:
+    """``value`` as a float if it is a finite real number ≥ 0; else a ValueError naming it."""
+    ok = isinstance(value, (numbers.Real, np.floating, np.integer)) and not isinstance(
+        value, (bool, np.bool_))
+    if not ok or not np.isfinite(value) or value < 0:
+        raise ValueError(
+            f"lasso_fista: {name} must be a finite non-negative number; got {value!r}"
+        )
+    return float(value)
+
+
+def _integer_at_least(name: str, value: Any, low: int) -> int:
+    """``value`` as an int if it is an integer ≥ ``low``; else a ValueError naming it."""
+    ok = isinstance(value, (numbers.Integral, np.integer)) and not isinstance(
+        value, (bool, np.bool_))
+    if not ok or value < low:
+        raise ValueError(f"lasso_fista: {name} must be an integer >= {low}; got {value!r}")
+    return int(value)

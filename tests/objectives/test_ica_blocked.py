@@ -14,6 +14,7 @@ from objectives import (
     check_gradient,
     grouping_matrix,
 )
+from objectives._kernels import POOL_BLOCK, SeparablePooling
 from objectives.blocks import (
     block_columns,
     count_non_finite,
@@ -21,6 +22,7 @@ from objectives.blocks import (
     mapping_of,
     memmap_root,
 )
+from objectives.topographic import GroupingOperator
 
 EPS = 1e-2
 
@@ -139,12 +141,91 @@ def test_blocked_names_non_finite_x(term):
         term.value_and_grad({"W": W, "x": x}, "W")
 
 
-def test_block_must_be_positive():
-    for bad in (0, -3, 2.5, True):
-        with pytest.raises(ValueError, match="block"):
-            ICASparsity(EPS, block=bad)
+BAD_BLOCKS = [0, -3, 2.5, True, np.bool_(True), float("inf"), float("-inf"), float("nan"), "a",
+              "4", [4], np.float64(0.5)]
+
+_GRID_V = grouping_matrix((3, 3), pool=2)
+BLOCK_OWNERS = {
+    "ICASparsity": lambda block: ICASparsity(EPS, block=block),
+    "TopographicICASparsity": lambda block: TopographicICASparsity(_GRID_V, EPS, block=block),
+    "ICAReconstruction": lambda block: ICAReconstruction(block=block),
+    "ICAReconstruction.from_data": lambda block: ICAReconstruction.from_data(
+        np.ones((3, 5)), block=block),
+    "GroupingOperator-owner": lambda block: GroupingOperator(_GRID_V, "GroupingOperator-owner",
+                                                             block=block),
+    "block_columns": lambda block: block_columns(64, 8, block),
+    "my_owner": lambda block: block_columns(64, 8, block, owner="my_owner"),
+    "iter_column_blocks": lambda block: next(iter_column_blocks(np.ones((3, 5)), block)),
+}
+
+
+@pytest.mark.parametrize("owner", sorted(BLOCK_OWNERS))
+@pytest.mark.parametrize("bad", BAD_BLOCKS, ids=repr)
+def test_block_must_be_a_positive_integer(owner, bad):
+    expected = f"{owner}: block must be a positive integer or None; got {bad!r}"
+    with pytest.raises(ValueError) as info:
+        BLOCK_OWNERS[owner](bad)
+    assert str(info.value) == expected
+
+
+@pytest.mark.parametrize("owner", sorted(BLOCK_OWNERS))
+@pytest.mark.parametrize("good", [None, 1, 7, np.int64(7), 7.0])
+def test_block_accepts_positive_integers_and_none(owner, good):
+    BLOCK_OWNERS[owner](good)
+
+
+def test_block_sizes():
     assert block_columns(64, 8) == 2**20 // (64 * 8)
     assert block_columns(10**9, 8) == 1
+    assert block_columns(64, 8, np.int64(7)) == 7 and block_columns(64, 8, 7.0) == 7
+    assert type(block_columns(64, 8, np.int64(7))) is int
+    assert ICASparsity(EPS, block=7.0).block == 7
+    assert GroupingOperator(_GRID_V, "t", block=5).separable.block == 5
+    assert GroupingOperator(_GRID_V, "t", block=None).separable.block == POOL_BLOCK
+    with pytest.raises(ValueError, match="^SeparablePooling: block must be a positive"):
+        SeparablePooling(3, 3, 2, True, block=0)
+
+
+def _c64(x):
+    x64 = np.asarray(x, np.float64)
+    return x64 @ x64.T
+
+
+@pytest.mark.parametrize("block", [None, 7, 10**6])  # one block (m ≤ block) and several
+def test_from_data_accumulates_in_float64(block):
+    """C = x xᵀ is computed in float64 from float32 data (each block cast before its product),
+    stored rounded to float32 for float32 W, and kept in float64 for float64 W."""
+    rng = np.random.default_rng(9)
+    # an offset makes the entries of C large next to their spread: a float32 sum of the m
+    # products would lose several digits
+    x = (3.0 + rng.standard_normal((6, 3000))).astype(np.float32)
+    reference = _c64(x)
+    term = ICAReconstruction.from_data(x, block=block)
+    # stored in x's dtype, correctly rounded from the float64 sum (to 1e-12 before rounding)
+    assert term.C.dtype == np.float32
+    np.testing.assert_allclose(term.C, reference.astype(np.float32), rtol=1e-7, atol=0)
+    C64 = term._C_by_dtype[np.dtype(np.float64)]
+    assert C64.dtype == np.float64
+    np.testing.assert_allclose(C64, reference, rtol=1e-12, atol=0)
+    np.testing.assert_array_equal(term.C, term.C.T)
+    np.testing.assert_array_equal(C64, C64.T)
+    # the term stays float32 for float32 W ...
+    W = rng.standard_normal((4, 6))
+    value32, grad32 = term.value_and_grad({"W": W.astype(np.float32)}, "W")
+    assert grad32.dtype == np.float32 and isinstance(value32, float)
+    assert set(term._C_by_dtype) == {np.dtype(np.float32), np.dtype(np.float64)}
+    # ... and a float64 W is evaluated against the float64 C
+    value64, grad64 = term.value_and_grad({"W": W}, "W")
+    exact = ICAReconstruction.from_covariance(reference).value_and_grad({"W": W}, "W")
+    assert value64 == pytest.approx(exact[0], rel=1e-12)
+    np.testing.assert_allclose(grad64, exact[1], rtol=1e-11, atol=0)
+
+
+def test_from_data_float64_unchanged():
+    x = np.random.default_rng(10).standard_normal((5, 40))
+    term = ICAReconstruction.from_data(x)
+    np.testing.assert_allclose(term.C, x @ x.T, rtol=1e-13)
+    assert term.C.dtype == np.float64 and list(term._C_by_dtype) == [np.dtype(np.float64)]
 
 
 def test_memmap_blocks_equal_in_memory(tmp_path):

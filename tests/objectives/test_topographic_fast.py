@@ -58,6 +58,9 @@ def test_torus_structure_recognises_grouping_matrix(grid, pool, wrap):
     assert np.array_equal(_box_grouping(*grid, pool, wrap), V)
     rows, cols, found_pool, found_wrap = torus_structure(V)
     assert rows * cols == V.shape[0] and found_pool == pool
+    # the grid's orientation and wrap are recovered, not just an equivalent V: a transposed
+    # (cols, rows) reading would pool along the wrong axes of the separable kernel
+    assert (rows, cols, found_wrap) == (*grid, wrap)
     assert np.array_equal(grouping_matrix((rows, cols), pool=pool, wrap=found_wrap), V)
     assert torus_structure(V.astype(np.float32)) is not None
 
@@ -292,8 +295,9 @@ def test_box_sum_matches_shifted_sums(length, pool, wrap, reverse, axis):
     np.testing.assert_allclose(dst, expected, rtol=1e-13, atol=1e-13)
 
 
-@pytest.mark.parametrize("n, grid", [(9, (5, 5)), (40, (3, 3))])
-def test_fixed_basis_value_matches_value_and_grad(n, grid):
+@pytest.mark.parametrize("n, grid, near_fit", [(9, (5, 5), False), (40, (3, 3), False),
+                                               (64, (11, 11), True)])
+def test_fixed_basis_value_matches_value_and_grad(n, grid, near_fit):
     A, x, s, V = sc_problem(17, grid=grid, n=n)
     bound = Reconstruction.fixed_basis(A, x)
     R = A @ s - x
@@ -301,6 +305,37 @@ def test_fixed_basis_value_matches_value_and_grad(n, grid):
         value = term.value({"s": s})
         assert abs(value - term.value_and_grad({"s": s}, "s")[0]) <= 1e-12 * abs(value)
     assert abs(bound.value({"s": s}) - (R * R).sum()) <= 1e-12 * (R * R).sum()
+    if not near_fit:
+        return
+    # float32 near a good fit (residual ~1e-3 of the data): the Gram form's value
+    # ⟨s, Gs − 2b⟩ + ‖x‖² cancels to an error of order eps·(‖x‖/‖R‖)², here several per cent.
+    # At n = 64, k = 121 the direct form is the chosen one, and value(), value_and_grad() and
+    # the weighted sum's accumulation must all give ‖As − x‖² directly.
+    rng = np.random.default_rng(8)
+    m = 2000
+    s = (0.1 * rng.standard_normal((A.shape[1], m))).astype(np.float32)
+    A32 = A.astype(np.float32)
+    x32 = (A32.astype(np.float64) @ s + 1e-3 * rng.standard_normal((n, m))).astype(np.float32)
+    bound = Reconstruction.fixed_basis(A32, x32)
+    assert bound._accumulate_direct
+    A64, s64, x64 = (a.astype(np.float64) for a in (A32, s, x32))
+    R = A64 @ s64 - x64  # exact residual of the float32 inputs
+    exact = float((R * R).sum())
+    # Forming As − x in float32 errs by about eps·(|A||s| + |x|) per entry, and
+    # δ‖R‖² ≈ 2⟨R, δR⟩, so the direct value is within 2·eps·κ, κ = ‖|A||s| + |x|‖ / ‖R‖
+    # (first order in κ; the Gram form's error is of order eps·κ², here 30 times larger).
+    eps32 = float(np.finfo(np.float32).eps)
+    kappa = np.linalg.norm(np.abs(A64) @ np.abs(s64) + np.abs(x64)) / np.sqrt(exact)
+    tol = 2 * eps32 * kappa
+    assert tol < 0.01  # the bound is meaningful here
+    value = bound.value({"s": s})
+    value_grad, grad = bound.value_and_grad({"s": s}, "s")
+    summed = (1.0 * bound).value_and_grad({"s": s}, "s")[0]
+    assert grad.dtype == np.float32
+    for v in (value, value_grad, summed):
+        assert abs(v - exact) <= tol * exact
+    # one form, one float32 sum of squares: the three agree to float32 summation accuracy
+    assert abs(value_grad - value) <= 4 * eps32 * value and abs(summed - value) <= 4 * eps32 * value
 
 
 def test_mixed_dtypes_fall_back_and_keep_the_variable_dtype():

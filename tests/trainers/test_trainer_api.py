@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 from trainer_helpers import Interrupt
@@ -249,3 +251,17 @@ def test_get_and_set_params():
     assert model.lambda_ == 0.5
     with pytest.raises(ValueError, match="unknown parameter 'lam'"):
         model.set_params(lam=1)
+
+
+def test_fitted_topographic_sparse_coding_survives_pickling(data):
+    """A pickled and unpickled fitted model encodes, decodes and scores as the original."""
+    model = TopographicSparseCoding(**SMALL[TopographicSparseCoding], random_state=0).fit(data)
+    clone = pickle.loads(pickle.dumps(model))
+    assert type(clone) is TopographicSparseCoding
+    assert clone.get_params() == model.get_params()
+    np.testing.assert_array_equal(clone.components_, model.components_)
+    codes = model.transform(data[:60])
+    np.testing.assert_array_equal(clone.transform(data[:60]), codes)
+    np.testing.assert_array_equal(clone.inverse_transform(codes), model.inverse_transform(codes))
+    assert clone.objective(data[:60], codes) == model.objective(data[:60], codes)
+    assert clone.history_ == model.history_

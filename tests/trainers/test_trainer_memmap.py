@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
 import sys
 import textwrap
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -111,16 +113,138 @@ def test_take_columns_equals_fancy_indexing(rows, source):
 
 
 def test_take_columns_reads_a_memmap_from_the_file(rows, monkeypatch):
-    """The memmap path reads with os.preadv: the map's own pages are not gathered."""
+    """The memmap path reads with os.preadv, one call per run of rows adjacent in the file."""
+    calls = []
+    real = os.preadv
+    monkeypatch.setattr(columns.os, "preadv", lambda *a: calls.append(a[2]) or real(*a))
+    index = np.array([7, 3, 7, 4, 5, 100, 6, 2999, 2998])
+    got = take_columns(rows[1].T, index)
+    np.testing.assert_array_equal(got, rows[0][index].T)
+    row_bytes = 12 * 8
+    assert sorted(calls) == [128 + 3 * row_bytes, 128 + 100 * row_bytes,
+                             128 + 2998 * row_bytes]  # runs 3..7, 100, 2998..2999
+
+
+def test_take_columns_splits_long_runs_at_the_iovec_limit(rows, monkeypatch):
+    monkeypatch.setattr(columns, "_iov_max", lambda: 64)
+    calls = []
+    real = os.preadv
+    monkeypatch.setattr(columns.os, "preadv", lambda *a: calls.append(len(a[1])) or real(*a))
+    index = np.arange(2999, -1, -1)  # one run, asked for in reverse
+    np.testing.assert_array_equal(take_columns(rows[1].T, index), rows[0][index].T)
+    assert calls == [64] * 46 + [3000 - 64 * 46]
+
+
+@pytest.fixture(params=["map_files", "path"])
+def opener(request, monkeypatch) -> str:
+    """Open the mapped file by its /proc/self/map_files handle (where allowed) or by its path."""
+    if request.param == "path":
+        monkeypatch.setattr(columns, "_MAP_FILES", "/nonexistent/map_files")
+    return request.param
+
+
+def test_take_columns_reads_the_mapped_file_after_it_was_replaced(tmp_path, opener):
+    """An atomic rewrite replaces the path's file; the mini-batch must come from the map."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((500, 7))
+    path = tmp_path / "x.npy"
+    np.save(path, X)
+    mapped = np.load(path, mmap_mode="r")
+    np.save(tmp_path / "new.npy", 2 * X + 1)
+    os.replace(tmp_path / "new.npy", path)
+    index = np.array([0, 5, 3, 3, 199, -1, 289, 288])
+    for x in (mapped.T, mapped[10:300].T, mapped[:, 2:6].T):
+        want = np.ascontiguousarray(np.asarray(x)[:, index])
+        np.testing.assert_array_equal(take_columns(x, index), want)
+    np.testing.assert_array_equal(take_columns(mapped.T, index), X[index].T)
+    np.testing.assert_array_equal(take_columns(mapped[10:300].T, index), X[10:300][index].T)
+    if opener == "path":  # the path now names another file: not read
+        assert columns._read_columns(mapped.T, np.array([0, 1])) is None
+
+
+def test_take_columns_reads_a_deleted_or_moved_file_correctly(tmp_path, opener):
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((300, 5))
+    np.save(tmp_path / "a.npy", X)
+    np.save(tmp_path / "b.npy", X + 1)
+    deleted = np.load(tmp_path / "a.npy", mmap_mode="r")
+    os.remove(tmp_path / "a.npy")
+    swapped = np.load(tmp_path / "b.npy", mmap_mode="r")
+    os.rename(tmp_path / "b.npy", tmp_path / "c.npy")
+    np.save(tmp_path / "b.npy", X - 1)
+    index = np.array([299, 0, 17, 17, 18])
+    np.testing.assert_array_equal(take_columns(deleted.T, index), X[index].T)
+    np.testing.assert_array_equal(take_columns(swapped.T, index), (X + 1)[index].T)
+
+
+def test_take_columns_reads_through_the_verified_path(rows, opener, monkeypatch):
+    """Without map_files the path is opened, and used when it is the mapped file."""
     calls = []
     real = os.preadv
     monkeypatch.setattr(columns.os, "preadv", lambda *a: calls.append(1) or real(*a))
-    got = take_columns(rows[1].T, np.array([7, 3, 7]))
-    assert len(calls) == 3
-    np.testing.assert_array_equal(got, rows[0][[7, 3, 7]].T)
+    index = np.array([5, 1, 2])
+    np.testing.assert_array_equal(take_columns(rows[1].T, index), rows[0][index].T)
+    assert len(calls) == 2
+
+
+def test_take_columns_falls_back_when_the_mapping_cannot_be_verified(rows, monkeypatch):
+    monkeypatch.setattr(columns, "_MAPS", "/nonexistent/maps")
+    calls = []
+    monkeypatch.setattr(columns.os, "preadv", lambda *a: calls.append(1))
+    index = np.array([5, 1, 2, 2])
+    np.testing.assert_array_equal(take_columns(rows[1].T, index), rows[0][index].T)
+    assert calls == []
+
+
+@pytest.mark.parametrize(
+    "view",
+    ["columns_2_6", "copy_on_write", "copy_on_write_modified", "r+_unflushed", "every_third",
+     "reversed", "reversed_columns", "every_other_column"],
+)
+def test_take_columns_on_memmap_views_equals_fancy_indexing(tmp_path, opener, view):
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((400, 9))
+    path = tmp_path / "x.npy"
+    np.save(path, X)
+    if view.startswith("copy_on_write"):
+        M = np.load(path, mmap_mode="c")
+        if view.endswith("modified"):
+            M[5, :] = 42.0
+            M[:, 3] = -1.0
+    elif view == "r+_unflushed":
+        M = np.load(path, mmap_mode="r+")
+        M[0, :] = -7.0
+        M[399, 2] = 3.5
+    else:
+        M = np.load(path, mmap_mode="r")
+        M = {"columns_2_6": M[:, 2:6], "every_third": M[::3], "reversed": M[::-1],
+             "reversed_columns": M[:, ::-1], "every_other_column": M[:, ::2]}[view]
+    x = M.T
+    m = x.shape[1]
+    for index in (np.array([0, 5, 3, 3, m - 1, -1, 1, 2]), np.arange(m),
+                  np.random.default_rng(6).integers(0, m, 50)):
+        want = np.ascontiguousarray(np.asarray(x)[:, index])
+        for dtype in (None, np.float32):
+            got = take_columns(x, index, dtype)
+            np.testing.assert_array_equal(got, want.astype(dtype or x.dtype))
+    if view == "r+_unflushed":
+        assert take_columns(x, np.array([0]))[0, 0] == -7.0
 
 
 # -- estimators on a memory map ----------------------------------------------------------------
+@pytest.mark.parametrize("cls", [RICA, TopographicICA, OrthonormalICA])
+def test_fitted_ica_does_not_keep_the_callers_memmap_alive(rows, cls):
+    """Nothing of a fitted model refers to the training data (the map can be closed)."""
+    kwargs = {"grid": (3, 4), "pool": 2} if cls is TopographicICA else {}
+    X = np.load(rows[1].filename, mmap_mode="r")
+    alive = weakref.ref(X)
+    model = cls(max_iter=2, random_state=0, **kwargs).fit(X)
+    del X
+    gc.collect()
+    assert alive() is None
+    assert model.transform(rows[0][:5]).shape[0] == 5
+
+
 @pytest.mark.parametrize("cls", [RICA, TopographicICA, OrthonormalICA])
 def test_ica_on_memmap_equals_in_memory(rows, cls):
     X, mapped = rows

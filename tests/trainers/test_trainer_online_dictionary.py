@@ -9,8 +9,8 @@ from trainer_helpers import Interrupt
 
 from patches import dictionary_recovery, sparse_dictionary_data
 from trainers import OnlineDictionaryLearning
+from trainers.dictionary import _bcd_atoms
 from trainers.solvers import lasso_fista
-from trainers.sparse_coding import _bcd_atoms
 
 SMALL = dict(n_components=24, batch_size=128, max_iter=6, code_max_iter=10, alpha=0.3,
              random_state=0)
@@ -80,6 +80,33 @@ def test_lasso_fista_rejects_bad_input():
         lasso_fista(np.eye(4), np.ones((3, 2)), 1.0, 10)
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"check_every": 0, "tol": 1e-3}, r"check_every must be an integer >= 1; got 0"),
+        ({"check_every": 2.5}, r"check_every must be an integer >= 1; got 2.5"),
+        ({"s0": np.ones((2, 3))}, r"s0 must have the shape of Atx, \(3, 2\); got \(2, 3\)"),
+        ({"alpha": None}, r"alpha must be a finite non-negative number; got None"),
+        ({"alpha": float("nan")}, r"alpha must be a finite non-negative number; got nan"),
+        ({"max_iter": -1}, r"max_iter must be an integer >= 0; got -1"),
+        ({"max_iter": True}, r"max_iter must be an integer >= 0; got True"),
+        ({"tol": -1e-3}, r"tol must be a finite non-negative number; got -0.001"),
+    ],
+)
+def test_lasso_fista_names_the_bad_argument(kwargs, message):
+    """Each bad argument gives a ValueError naming it, what was expected and what was found."""
+    args = {"G": np.eye(3), "Atx": np.ones((3, 2)), "alpha": 0.1, "max_iter": 10, **kwargs}
+    with pytest.raises(ValueError, match=f"^lasso_fista: {message}$"):
+        lasso_fista(**args)
+
+
+def test_lasso_fista_accepts_zero_iterations_and_numpy_integers():
+    result = lasso_fista(np.eye(3), np.ones((3, 2)), np.float32(0.5), np.int64(0),
+                         s0=np.full((3, 2), 2.0), check_every=np.int32(1))
+    assert result.n_iter == 0
+    np.testing.assert_array_equal(result.s, np.full((3, 2), 2.0))
+
+
 def test_transform_codes_meet_the_optimality_conditions(data):
     model = OnlineDictionaryLearning(**SMALL).fit(data)
     S = model.transform(data[:100])
@@ -145,17 +172,61 @@ def test_recovers_a_planted_dictionary():
 def test_history_records(data):
     model = OnlineDictionaryLearning(**SMALL).fit(data)
     assert len(model.history_) == model.n_iter_ == SMALL["max_iter"]
-    keys = {"iteration", "objective", "reconstruction", "l1", "reconstruction_error",
-            "sparsity", "nonzeros", "code_iter", "surrogate", "replaced", "step_size",
-            "wall_time", "eval_time", "eval_share"}
+    # the keys documented in the class docstring and in docs/contracts.md
+    keys = {"iteration", "objective", "half_squared_error", "l1", "reconstruction_error",
+            "sparsity", "nonzeros", "code_iter", "code_change", "surrogate", "replaced",
+            "step_size", "code_time", "wall_time", "eval_time", "eval_share"}
     for i, record in enumerate(model.history_, start=1):
         assert keys <= set(record)
+        # "reconstruction" means the summed ‖As − x‖² of SparseCoding; not used here
+        assert "reconstruction" not in record
         assert record["iteration"] == i
         assert all(isinstance(v, (int, float)) for v in record.values())
         assert record["objective"] == pytest.approx(
-            record["reconstruction"] + SMALL["alpha"] * record["l1"])
-        assert record["reconstruction_error"] == pytest.approx(2 * record["reconstruction"])
+            record["half_squared_error"] + SMALL["alpha"] * record["l1"])
+        assert record["reconstruction_error"] == pytest.approx(2 * record["half_squared_error"])
+        assert record["sparsity"] == pytest.approx(record["l1"] / SMALL["n_components"])
         assert 0 < record["code_iter"] <= SMALL["code_max_iter"]
+        assert record["code_change"] >= 0 or np.isnan(record["code_change"])
+        assert 0 <= record["code_time"] <= record["wall_time"]
+        assert record["step_size"] > 0
+        assert 0 <= record["nonzeros"] <= SMALL["n_components"]
+
+
+@pytest.mark.parametrize("rho", [0.0, 2.5])
+def test_surrogate_is_the_weighted_mean_of_the_batch_surrogates(data, rho):
+    """``surrogate`` = Σ_i w_i σ_i / Σ_i w_i over the batches seen, with the final atoms.
+
+    σ_i = ½ tr(AᵀA s_i s_iᵀ)/b − tr(Aᵀ x_i s_iᵀ)/b for batch ``x_i`` and the codes ``s_i`` it
+    got, and w_i = Π_{t>i} β_t the forgetting weights (all 1 for ρ = 0: a plain mean), so the
+    recorded value stays on the scale of one batch and does not grow with the batch count.
+    """
+    model = OnlineDictionaryLearning(**{**SMALL, "max_iter": 12, "forget_rate": rho})
+    seen = []
+    codes = model._codes
+
+    def recording(A, x, max_iter, tol):
+        result = codes(A, x, max_iter, tol)
+        seen.append((x.copy(), result.s.copy()))
+        return result
+
+    model._codes = recording
+    model.fit(data)
+    assert len(seen) == 12 and all(r["replaced"] == 0 for r in model.history_)
+    A = model.components_.T
+    b = SMALL["batch_size"]
+    per_batch = np.array([(0.5 * np.sum((A.T @ A) * (s @ s.T)) - np.sum(A * (x @ s.T))) / b
+                          for x, s in seen])
+    betas = [(t / (t + 1.0)) ** rho if t > 0 else 0.0 for t in range(12)]
+    weights = np.array([np.prod(betas[i + 1:]) for i in range(12)])
+    expected = float(weights @ per_batch / weights.sum())
+    assert model.history_[-1]["surrogate"] == pytest.approx(expected, rel=1e-10)
+    state = model.state_dict()["solver_state"]
+    assert state["weight"] == pytest.approx(weights.sum(), rel=1e-12)
+    if rho == 0.0:
+        assert state["weight"] == 12.0
+    # same scale as the objective: ½‖x − As‖² − ½‖x‖² per example on average
+    assert abs(model.history_[-1]["surrogate"]) < 2 * np.mean(np.sum(data**2, axis=1))
 
 
 def test_same_seed_same_atoms_and_resume_is_bit_identical(data):
@@ -166,7 +237,7 @@ def test_same_seed_same_atoms_and_resume_is_bit_identical(data):
     part = OnlineDictionaryLearning(**SMALL, callbacks=[interrupt]).fit(data)
     assert part.n_iter_ == 3
     state = interrupt.saved
-    assert {"gram", "cross", "batches"} <= set(state["solver_state"])
+    assert {"gram", "cross", "batches", "weight"} <= set(state["solver_state"])
     assert state["solver_state"]["batches"] == 3
     resumed = OnlineDictionaryLearning(**SMALL).fit(data, resume=state)
     assert resumed.n_iter_ == full.n_iter_
@@ -175,6 +246,69 @@ def test_same_seed_same_atoms_and_resume_is_bit_identical(data):
     final = full.state_dict()["solver_state"]
     assert np.array_equal(resumed.state_dict()["solver_state"]["gram"], final["gram"])
     assert np.array_equal(resumed.state_dict()["solver_state"]["cross"], final["cross"])
+    assert resumed.state_dict()["solver_state"]["weight"] == final["weight"]
+    assert [r["surrogate"] for r in resumed.history_] == [r["surrogate"] for r in full.history_]
+
+
+def test_resume_from_a_state_without_the_weight_is_bit_identical(data):
+    """States written before ``weight`` was kept resume exactly: it is rebuilt from the count."""
+    params = {**SMALL, "forget_rate": 3.0}
+    full = OnlineDictionaryLearning(**params).fit(data)
+    interrupt = Interrupt(4)
+    OnlineDictionaryLearning(**params, callbacks=[interrupt]).fit(data)
+    state = interrupt.saved
+    del state["solver_state"]["weight"]
+    resumed = OnlineDictionaryLearning(**params).fit(data, resume=state)
+    assert np.array_equal(resumed.components_, full.components_)
+    assert [r["surrogate"] for r in resumed.history_] == [r["surrogate"] for r in full.history_]
+    assert resumed.state_dict()["solver_state"]["weight"] == \
+        full.state_dict()["solver_state"]["weight"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("weight", float("nan"), "'weight' must be a finite number"),
+        ("weight", -1.0, "'weight' must be a finite number"),
+        ("weight", 0.0, "positive otherwise; got 0.0 after 2 batches"),
+        ("weight", "x", "'weight' must be a finite number"),
+        ("batches", -1, "'batches' must be a non-negative integer; got -1"),
+        ("batches", 1.5, "'batches' must be a non-negative integer; got 1.5"),
+    ],
+)
+def test_resume_rejects_a_bad_weight_or_count(data, key, value, message):
+    interrupt = Interrupt(2)
+    OnlineDictionaryLearning(**SMALL, callbacks=[interrupt]).fit(data)
+    state = interrupt.saved
+    state["solver_state"][key] = value
+    with pytest.raises(ValueError, match=message):
+        OnlineDictionaryLearning(**SMALL).fit(data, resume=state)
+
+
+def test_objective_checks_its_inputs(data):
+    model = OnlineDictionaryLearning(**SMALL).fit(data)
+    S = model.transform(data)
+    assert model.objective(data, S) == pytest.approx(model.objective(data))
+    assert np.isfinite(model.objective(data, S))
+    with pytest.raises(ValueError, match=r"S must have shape .* = \(600, 24\); got \(600, 23\)"):
+        model.objective(data, S[:, :-1])
+    with pytest.raises(ValueError, match=r"S must have shape .* = \(600, 24\); got \(599, 24\)"):
+        model.objective(data, S[:-1])
+    with pytest.raises(ValueError, match=r"S must have shape .*; got \(14400,\)"):
+        model.objective(data, S.ravel())
+    with pytest.raises(ValueError, match="X must have 16 features after preprocessing; got 15"):
+        model.objective(data[:, :-1])
+    with pytest.raises(ValueError, match="X must have 16 features after preprocessing; got 15"):
+        model.objective(data[:, :-1], S)
+    bad = S.copy()
+    bad[3, 4] = np.nan
+    with pytest.raises(ValueError, match="S holds NaN or infinite values"):
+        model.objective(data, bad)
+    bad[3, 4] = np.inf
+    with pytest.raises(ValueError, match="S holds NaN or infinite values"):
+        model.objective(data, bad)
+    with pytest.raises(ValueError, match="S must hold real numbers"):
+        model.objective(data, S.astype(complex))
 
 
 def test_resume_rejects_statistics_of_the_wrong_shape(data):
@@ -229,3 +363,15 @@ def test_memmap_input_gives_the_same_atoms(data, tmp_path):
     from_map = OnlineDictionaryLearning(**SMALL).fit(mapped)
     assert np.array_equal(from_memory.components_, from_map.components_)
     assert np.array_equal(from_memory.transform(data[:50]), from_map.transform(mapped[:50]))
+
+
+def test_module_and_re_exports():
+    """The estimator lives in trainers.dictionary; the older import paths still give it."""
+    import trainers
+    import trainers.dictionary
+    import trainers.sparse_coding
+
+    assert OnlineDictionaryLearning.__module__ == "trainers.dictionary"
+    assert trainers.sparse_coding.OnlineDictionaryLearning is OnlineDictionaryLearning
+    assert trainers.dictionary.OnlineDictionaryLearning is trainers.OnlineDictionaryLearning
+    assert not hasattr(trainers.sparse_coding, "_bcd_atoms")
