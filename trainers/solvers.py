@@ -139,7 +139,8 @@ def nonlinear_cg(
 
 
 def accelerated_gradient(
-    fun: Objective, x0: np.ndarray, lipschitz: float, max_iter: int, restart: bool = True
+    fun: Objective, x0: np.ndarray, lipschitz: float, max_iter: int, restart: bool = True,
+    per_column: bool = False,
 ) -> SolverResult:
     r"""Nesterov/FISTA accelerated gradient with a fixed step ``1/L`` and adaptive restart.
 
@@ -153,6 +154,11 @@ def accelerated_gradient(
     trainers compute it from ``AᵀA`` and the sparsity term's curvature bound. One objective
     evaluation per iteration and three vector updates: all the time goes into ``fun``.
 
+    With ``per_column=True`` (a 2-D ``x0`` whose objective is a sum of per-column terms, like
+    the s-step's) every column keeps its own momentum ``τ_j`` and restarts on its own test
+    ``⟨∇f(y)_j, x⁺_j − x_j⟩ > 0``, so a column's iterates do not depend on the other columns:
+    solving the columns in blocks gives the codes of a whole-batch solve.
+
     Returns the last ``x``; ``value`` is the objective at the last evaluated point ``y``.
     """
     if not (np.isfinite(lipschitz) and lipschitz > 0):
@@ -164,17 +170,22 @@ def accelerated_gradient(
     y = x0.copy()
     x_new = np.empty_like(x0)
     delta = np.empty_like(x0)
-    tau = 1.0
+    tau = np.ones(x0.shape[1]) if per_column else 1.0
     value = float("nan")
     for _ in range(int(max_iter)):
         value, grad = fun(y)
         np.multiply(grad, step, out=x_new)  # x_new = y − ∇f(y)/L, in preallocated buffers
         x_new += y
         np.subtract(x_new, x, out=delta)
-        if restart and float(np.vdot(grad, delta)) > 0.0:
+        if per_column:
+            if restart:
+                tau[np.einsum("ij,ij->j", grad, delta) > 0.0] = 1.0
+        elif restart and float(np.vdot(grad, delta)) > 0.0:
             tau = 1.0
         tau_new = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * tau * tau))
-        np.multiply(delta, x0.dtype.type((tau - 1.0) / tau_new), out=y)
+        momentum = (tau - 1.0) / tau_new
+        momentum = momentum.astype(x0.dtype) if per_column else x0.dtype.type(momentum)
+        np.multiply(delta, momentum, out=y)
         y += x_new
         x, x_new, tau = x_new, x, tau_new
     return SolverResult(x, float(value), int(max_iter), int(max_iter), float(-step), "max_iter")

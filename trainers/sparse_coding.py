@@ -431,32 +431,11 @@ def _column_fista(
 ) -> np.ndarray:
     """:func:`trainers.solvers.accelerated_gradient` with the restart decided per column.
 
-    For an objective that is a sum of per-column terms (the s-step's: every code column has its
-    own problem), each column runs its own accelerated iteration: step ``1/L``, momentum
-    ``τ_j`` and the gradient restart ``τ_j ← 1`` when ``⟨∇f(y)_j, x⁺_j − x_j⟩ > 0``. A column's
-    iterates then do not depend on the other columns (the shared restart of the training
-    s-step does), so solving the columns in blocks gives the codes of a whole-batch solve.
-    Returns the last ``x``.
+    Each code column has its own problem, so its iterates must not depend on the other columns
+    (the shared restart of the training s-step makes them do): solving the columns in blocks
+    then gives the codes of a whole-batch solve. Returns the last ``x``.
     """
-    if not (np.isfinite(lipschitz) and lipschitz > 0):
-        raise ValueError(f"_column_fista: lipschitz must be a positive float; got {lipschitz!r}")
-    step = s0.dtype.type(-1.0 / lipschitz)
-    x = s0.copy()
-    y = s0.copy()
-    x_new = np.empty_like(s0)
-    delta = np.empty_like(s0)
-    tau = np.ones(s0.shape[1])
-    for _ in range(int(max_iter)):
-        _, grad = fun(y)
-        np.multiply(grad, step, out=x_new)  # x_new = y − ∇f(y)/L
-        x_new += y
-        np.subtract(x_new, x, out=delta)
-        tau[np.einsum("ij,ij->j", grad, delta) > 0.0] = 1.0
-        tau_new = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * tau * tau))
-        np.multiply(delta, ((tau - 1.0) / tau_new).astype(s0.dtype), out=y)
-        y += x_new
-        x, x_new, tau = x_new, x, tau_new
-    return x
+    return accelerated_gradient(fun, s0, lipschitz, max_iter, per_column=True).x
 
 
 def _mean_squared_residual(A: np.ndarray, s: np.ndarray, x: np.ndarray) -> float:
