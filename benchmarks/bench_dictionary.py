@@ -39,7 +39,7 @@ ALPHAS = (1.0, 0.3)
 
 
 def _data(settings: Settings) -> tuple[np.ndarray, np.ndarray]:
-    from patches import Whitener, remove_patch_mean, sample_patches
+    from sparselearn.patches import Whitener, remove_patch_mean, sample_patches
 
     n_train, n_test = (5000, 1000) if settings.quick else (50000, 10000)
     rng = np.random.default_rng(settings.seed)
@@ -80,7 +80,7 @@ def encode_score(test: np.ndarray, D: np.ndarray, alpha: float) -> tuple[float, 
 
 
 def _fit_ours(train, alpha, cfg, seed):
-    from trainers import OnlineDictionaryLearning
+    from sparselearn.trainers import OnlineDictionaryLearning
 
     model = OnlineDictionaryLearning(
         n_components=cfg["k"], alpha=alpha, batch_size=cfg["ours_batch"],
@@ -90,7 +90,7 @@ def _fit_ours(train, alpha, cfg, seed):
 
 
 def _fit_sparse_coding(train, alpha, cfg, seed):
-    from trainers import SparseCoding
+    from sparselearn.trainers import SparseCoding
 
     b = cfg["sc_batch"]
     model = SparseCoding(n_components=cfg["k"], constraint="unit_norm", lambda_=2 * alpha / b,

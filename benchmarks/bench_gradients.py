@@ -97,7 +97,7 @@ def _grid(k: int) -> tuple[int, int]:
 
 
 def _data(case: Case, dtype: np.dtype, seed: int) -> dict[str, np.ndarray]:
-    from objectives import grouping_matrix
+    from sparselearn.objectives import grouping_matrix
 
     rng = np.random.default_rng(seed)
     n, k, m = case.n, case.k, case.m
@@ -118,7 +118,7 @@ def _data(case: Case, dtype: np.dtype, seed: int) -> dict[str, np.ndarray]:
 
 # -- ours ---------------------------------------------------------------------------------
 def _ours_direct(case: Case, d: dict[str, np.ndarray]) -> Callable[[], tuple[float, Any]]:
-    from objectives import (
+    from sparselearn.objectives import (
         ICAReconstruction,
         ICASparsity,
         Reconstruction,
@@ -143,7 +143,7 @@ def _ours_direct(case: Case, d: dict[str, np.ndarray]) -> Callable[[], tuple[flo
 
 def _ours_precomputed(case: Case, d: dict[str, np.ndarray]):
     """Returns ``(setup, evaluate)``: ``setup()`` builds the bound term, the other evaluates."""
-    from objectives import ICAReconstruction, ICASparsity, Reconstruction, TopographicL1
+    from sparselearn.objectives import ICAReconstruction, ICASparsity, Reconstruction, TopographicL1
 
     m = case.m
     if case.key == "sc_s":
@@ -184,7 +184,7 @@ def _ours_fixed_codes(case: Case, d: dict[str, np.ndarray]):
     value is constant in A and computed once at set-up. Returns ``(setup, make)`` like
     :func:`_ours_precomputed`, or None for the other objectives.
     """
-    from objectives import Reconstruction, TopographicL1, WeightDecay
+    from sparselearn.objectives import Reconstruction, TopographicL1, WeightDecay
 
     if case.key != "sc_A":
         return None
@@ -379,7 +379,7 @@ def measure(settings: Settings, names: list[str], repeat: int):
 
 def _profile_parts(case: Case, d: dict[str, np.ndarray]) -> dict[str, Callable[[], Any]]:
     """The pieces ours spends its time on, each callable on its own."""
-    from objectives import (
+    from sparselearn.objectives import (
         ICAReconstruction,
         ICASparsity,
         Reconstruction,

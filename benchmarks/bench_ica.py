@@ -50,8 +50,8 @@ def _ours_trace(make: Callable[..., Any], X: np.ndarray, P: np.ndarray,
                 mixing: np.ndarray, max_iter: int) -> tuple[list[tuple[int, float]], float]:
     """Amari after every outer iteration of one fit (stopping rule ``tol=1e-9`` or
     ``max_iter``); returns the trace and the final Amari."""
-    from patches import amari_distance
-    from trainers import Callback
+    from sparselearn.patches import amari_distance
+    from sparselearn.trainers import Callback
 
     class Trace(Callback):
         def __init__(self) -> None:
@@ -106,7 +106,7 @@ def _median_time(fn: Callable[[], Any], repeat: int) -> float:
 
 def run(settings: Settings) -> Section:
     """Both problems, every contender: time to each Amari threshold and final Amari."""
-    from patches import Whitener, ica_mixture
+    from sparselearn.patches import Whitener, ica_mixture
 
     names, skipped = contenders_for(settings, ["ours", "sklearn", "picard"])
     repeat = 1 if settings.quick else 3
@@ -217,11 +217,11 @@ def _time_cell(r: dict[str, Any], threshold: float) -> str:
 
 
 def _contenders(names, n, xw, X, P, mixing) -> dict[str, dict[str, Any]]:
-    from patches import amari_distance
+    from sparselearn.patches import amari_distance
 
     out: dict[str, dict[str, Any]] = {}
     if "ours" in names:
-        from trainers import RICA, OrthonormalICA
+        from sparselearn.trainers import RICA, OrthonormalICA
 
         def ortho(max_iter: int, callbacks: list | None = None, tol: float = 0.0):
             return OrthonormalICA(n_components=n, epsilon=1e-6, inner_iter=5,

@@ -101,7 +101,7 @@ def worker(model: str, m: int, path: str, threads: int) -> dict[str, Any]:
     """Fit one model on the first ``m`` examples of ``path``; return timings and memory."""
     import numpy as np
 
-    from trainers import RICA, OnlineDictionaryLearning, SparseCoding
+    from sparselearn.trainers import RICA, OnlineDictionaryLearning, SparseCoding
 
     try:
         from threadpoolctl import threadpool_limits
@@ -150,7 +150,7 @@ def make_data(folder: Path, m_max: int, seed: int) -> Path:
     """Write ``m_max`` whitened patches as an ``(m_max, 64)`` ``.npy``; return its path."""
     import numpy as np
 
-    from patches import Whitener, remove_patch_mean, sample_patches
+    from sparselearn.patches import Whitener, remove_patch_mean, sample_patches
 
     path = folder / f"patches_rows_{m_max}.npy"
     if path.exists():

@@ -22,7 +22,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402  (after the thread settings)
 
-from objectives import (  # noqa: E402
+from sparselearn.objectives import (  # noqa: E402
     ICAReconstruction,
     ICASparsity,
     Reconstruction,

@@ -16,10 +16,10 @@ import time
 
 import numpy as np
 
-from objectives import Reconstruction, SmoothedL1
-from patches import Whitener, remove_patch_mean, sample_patches
-from trainers import RICA, SparseCoding
-from trainers.solvers import accelerated_gradient, lbfgs, nonlinear_cg
+from sparselearn.objectives import Reconstruction, SmoothedL1
+from sparselearn.patches import Whitener, remove_patch_mean, sample_patches
+from sparselearn.trainers import RICA, SparseCoding
+from sparselearn.trainers.solvers import accelerated_gradient, lbfgs, nonlinear_cg
 
 
 def whitened_patches(count: int, seed: int = 0) -> np.ndarray:

@@ -53,7 +53,7 @@ def peak_rss_mib() -> float:
 
 def create(path: Path, rows: int, n: int, seed: int = 0) -> None:
     """Write correlated Gaussian patches (one per row) in 100,000-row blocks."""
-    from patches.whitening import _release_pages
+    from sparselearn.patches.whitening import _release_pages
 
     rng = np.random.default_rng(seed)
     mixing = rng.standard_normal((n, n)) / np.sqrt(n) + np.eye(n)
@@ -70,8 +70,8 @@ def measure(path: Path, chunk_size: int | None, release: bool) -> dict:
     """Runs in a fresh process: fit + transform through the memmap, report memory."""
     import tracemalloc
 
-    import patches
-    import patches.whitening as whitening
+    from sparselearn import patches
+    import sparselearn.patches.whitening as whitening
 
     if not release:
         whitening._release_pages = lambda arr: None  # the plain-memmap baseline

@@ -5,7 +5,7 @@ YAML configs (schema, validation, dotted overrides), one training run end to end
 :func:`run_training` for every point.
 """
 
-from experiments.config import (
+from sparselearn.experiments.config import (
     apply_overrides,
     config_from_dict,
     format_config,
@@ -14,12 +14,12 @@ from experiments.config import (
     read_yaml,
     resolve_config,
 )
-from experiments.errors import ConfigError, DataError, RunDirError, TrainingFailed, UsageError
-from experiments.report import format_summary
-from experiments.runner import RunResult, resume_training, run_training
-from experiments.schema import SCHEMA, Field, validate
-from experiments.signals import STOP_REQUESTED, install_stop_handlers, restore_handlers
-from experiments.visualize import load_filters, redraw_run
+from sparselearn.experiments.errors import ConfigError, DataError, RunDirError, TrainingFailed, UsageError
+from sparselearn.experiments.report import format_summary
+from sparselearn.experiments.runner import RunResult, resume_training, run_training
+from sparselearn.experiments.schema import SCHEMA, Field, validate
+from sparselearn.experiments.signals import STOP_REQUESTED, install_stop_handlers, restore_handlers
+from sparselearn.experiments.visualize import load_filters, redraw_run
 
 __all__ = [
     "SCHEMA",

@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from experiments.checkpoint import save_npz, save_state
-from experiments.schema import ICA_KINDS, TOPOGRAPHIC_KINDS
-from plotting import save_curves, save_filters
+from sparselearn.experiments.checkpoint import save_npz, save_state
+from sparselearn.experiments.schema import ICA_KINDS, TOPOGRAPHIC_KINDS
+from sparselearn.plotting import save_curves, save_filters
 
 __all__ = ["dc_channels", "filters_from_params", "save_checkpoint", "save_model", "draw_filters",
            "draw_curves"]

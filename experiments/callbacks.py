@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from plotting.atomic import atomic_write_text
-from trainers import Callback, TrainState
+from sparselearn.plotting.atomic import atomic_write_text
+from sparselearn.trainers import Callback, TrainState
 
 __all__ = ["ProgressCallback", "MetricsCallback", "CheckpointCallback", "StopCallback",
            "format_metrics"]

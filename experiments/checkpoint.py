@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from plotting.atomic import atomic_open
+from sparselearn.plotting.atomic import atomic_open
 
 __all__ = ["encode_state", "decode_state", "save_npz", "save_state", "load_state"]
 

@@ -11,7 +11,7 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from experiments.errors import TrainingFailed, UsageError
+from sparselearn.experiments.errors import TrainingFailed, UsageError
 
 __all__ = ["EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "run_cli"]
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
-from experiments.errors import ConfigError, DataError
-from experiments.schema import (
+from sparselearn.experiments.errors import ConfigError, DataError
+from sparselearn.experiments.schema import (
     ICA_KINDS,
     SCHEMA,
     TOPOGRAPHIC_KINDS,
@@ -162,7 +162,7 @@ def n_features(config: Mapping[str, Any]) -> int:
 def _estimator_defaults(kind: str) -> dict[str, Any] | None:
     """Constructor defaults of the estimator for ``kind`` (None when trainers are missing)."""
     try:
-        from experiments.models import estimator_class
+        from sparselearn.experiments.models import estimator_class
         cls = estimator_class(kind)
     except ImportError:
         return None

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from experiments.errors import DataError
+from sparselearn.experiments.errors import DataError
 
 __all__ = ["Data", "build_data", "data_rng"]
 
@@ -48,7 +48,7 @@ def build_data(config: Mapping[str, Any]) -> Data:
         The source cannot be read or sampled (missing or unreadable file, patch larger than an
         image, missing ``.mat`` variable, ...): the message of ``patches`` with the key path.
     """
-    import patches
+    from sparselearn import patches
 
     data = config["data"]
     height, width = data["patch_size"]

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from experiments.schema import iter_fields
+from sparselearn.experiments.schema import iter_fields
 
 __all__ = ["ESTIMATORS", "estimator_class", "estimator_kwargs", "build_estimator"]
 
@@ -25,7 +25,7 @@ ESTIMATORS = {
 
 def estimator_class(kind: str) -> type:
     """The trainers class for ``kind`` (ImportError while trainers lack it)."""
-    import trainers
+    from sparselearn import trainers
 
     try:
         return getattr(trainers, ESTIMATORS[kind])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from experiments.runner import RunResult
+from sparselearn.experiments.runner import RunResult
 
 __all__ = ["format_summary"]
 

@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from experiments.errors import RunDirError
-from plotting.atomic import atomic_write_text
+from sparselearn.experiments.errors import RunDirError
+from sparselearn.plotting.atomic import atomic_write_text
 
 __all__ = ["CONFIG", "METRICS", "MODEL", "FILTERS", "CURVES", "CHECKPOINT", "STATUS",
            "default_run_dir", "prepare_run_dir", "check_run_dir", "read_status",

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from experiments import rundir as rd
-from experiments.artifacts import (
+from sparselearn.experiments import rundir as rd
+from sparselearn.experiments.artifacts import (
     dc_channels,
     draw_curves,
     draw_filters,
@@ -25,19 +25,19 @@ from experiments.artifacts import (
     save_checkpoint,
     save_model,
 )
-from experiments.callbacks import (
+from sparselearn.experiments.callbacks import (
     CheckpointCallback,
     MetricsCallback,
     ProgressCallback,
     StopCallback,
 )
-from experiments.checkpoint import load_state
-from experiments.config import config_from_dict, format_config, load_config
-from experiments.data import build_data
-from experiments.errors import ConfigError, RunDirError, TrainingFailed
-from experiments.models import build_estimator
-from experiments.signals import STOP_REQUESTED
-from plotting.atomic import atomic_write_text
+from sparselearn.experiments.checkpoint import load_state
+from sparselearn.experiments.config import config_from_dict, format_config, load_config
+from sparselearn.experiments.data import build_data
+from sparselearn.experiments.errors import ConfigError, RunDirError, TrainingFailed
+from sparselearn.experiments.models import build_estimator
+from sparselearn.experiments.signals import STOP_REQUESTED
+from sparselearn.plotting.atomic import atomic_write_text
 
 __all__ = ["RunResult", "run_training", "resume_training"]
 
@@ -176,7 +176,7 @@ def run_training(config: Mapping[str, Any] | str | os.PathLike | None,
         stopper,
     ]
     model = build_estimator(cfg, callbacks, preprocessor=data.whitener)
-    from trainers import TrainingDiverged
+    from sparselearn.trainers import TrainingDiverged
 
     try:
         model.fit(data.x.T, resume=state)
@@ -212,14 +212,14 @@ def run_training(config: Mapping[str, Any] | str | os.PathLike | None,
 
 
 def _metrics_text(history: list[dict[str, Any]]) -> str:
-    from experiments.callbacks import format_metrics
+    from sparselearn.experiments.callbacks import format_metrics
 
     return format_metrics(history) if history else ""
 
 
 def _result_from_dir(run_dir: Path, cfg: Mapping[str, Any], started: float) -> RunResult:
     """RunResult of an already finished run (resume is then a no-op)."""
-    from plotting import read_metrics
+    from sparselearn.plotting import read_metrics
 
     metrics = read_metrics(run_dir / rd.METRICS) if (run_dir / rd.METRICS).exists() else {}
     last = {key: float(values[-1]) for key, values in metrics.items() if len(values)}

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from experiments.errors import ConfigError
-from plotting.tiles import SORT_KEYS
+from sparselearn.experiments.errors import ConfigError
+from sparselearn.plotting.tiles import SORT_KEYS
 
 __all__ = ["Field", "SCHEMA", "MODEL_KINDS", "TOPOGRAPHIC_KINDS", "ICA_KINDS",
            "SPARSE_CODING_KINDS", "validate", "iter_fields", "field_at", "describe"]

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments import rundir as rd
-from experiments.artifacts import draw_curves, draw_filters
-from experiments.config import load_config
-from experiments.errors import RunDirError
+from sparselearn.experiments import rundir as rd
+from sparselearn.experiments.artifacts import draw_curves, draw_filters
+from sparselearn.experiments.config import load_config
+from sparselearn.experiments.errors import RunDirError
 
 __all__ = ["load_filters", "redraw_run"]
 

@@ -5,16 +5,16 @@ Pictures of what was learned: tiled sheets of bases (:func:`tile_filters`, after
 Depends on numpy and matplotlib only (no trainer).
 """
 
-from plotting.atomic import atomic_open, atomic_write_bytes, atomic_write_text
-from plotting.curves import curve_columns, read_metrics, use_log_scale
-from plotting.figures import (
+from sparselearn.plotting.atomic import atomic_open, atomic_write_bytes, atomic_write_text
+from sparselearn.plotting.curves import curve_columns, read_metrics, use_log_scale
+from sparselearn.plotting.figures import (
     curves_figure,
     filters_figure,
     save_curves,
     save_figure,
     save_filters,
 )
-from plotting.tiles import SORT_KEYS, filter_statistic, grid_shape, tile_filters
+from sparselearn.plotting.tiles import SORT_KEYS, filter_statistic, grid_shape, tile_filters
 
 __all__ = [
     "SORT_KEYS",

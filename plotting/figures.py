@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from plotting.atomic import atomic_write_bytes
-from plotting.curves import DEFAULT_SKIP, curve_columns, read_metrics, use_log_scale
-from plotting.tiles import tile_filters
+from sparselearn.plotting.atomic import atomic_write_bytes
+from sparselearn.plotting.curves import DEFAULT_SKIP, curve_columns, read_metrics, use_log_scale
+from sparselearn.plotting.tiles import tile_filters
 
 __all__ = ["filters_figure", "curves_figure", "save_figure", "save_filters", "save_curves"]
 

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from plotting.curves import use_log_scale
-from plotting.figures import save_figure
-from plotting.tiles import grid_shape, tile_filters
+from sparselearn.plotting.curves import use_log_scale
+from sparselearn.plotting.figures import save_figure
+from sparselearn.plotting.tiles import grid_shape, tile_filters
 
 __all__ = ["Sheet", "metrics_figure", "filter_grid_figure", "save_metrics", "save_filter_grid"]
 

@@ -15,11 +15,11 @@ import traceback
 from pathlib import Path
 
 try:
-    import objectives  # noqa: F401
+    from sparselearn import objectives  # noqa: F401
 except ImportError:  # running from a checkout that is not installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from objectives.check_suite import TOLERANCES, format_report, run_checks
+from sparselearn.objectives.check_suite import TOLERANCES, format_report, run_checks
 
 
 def _seed(text: str) -> int:

@@ -51,10 +51,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(args: argparse.Namespace) -> int:
     """Run the command; exceptions are turned into exit statuses by ``run_cli``."""
-    from experiments import ConfigError, install_stop_handlers
-    from experiments.signals import LAST_SIGNAL
-    from experiments.sweeps import load_sweep, redraw_report, resume_sweep, run_sweep
-    from experiments.sweeps.cli import format_plan, format_result
+    from sparselearn.experiments import ConfigError, install_stop_handlers
+    from sparselearn.experiments.signals import LAST_SIGNAL
+    from sparselearn.experiments.sweeps import load_sweep, redraw_report, resume_sweep, run_sweep
+    from sparselearn.experiments.sweeps.cli import format_plan, format_result
 
     if args.report or args.resume:
         flag = "--report" if args.report else "--resume"
@@ -89,6 +89,6 @@ def main(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":
     arguments = parse_args()
-    from experiments.cli import run_cli
+    from sparselearn.experiments.cli import run_cli
 
     sys.exit(run_cli(lambda: main(arguments), debug=arguments.debug, prog="sweep.py"))

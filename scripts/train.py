@@ -58,7 +58,7 @@ def limit_blas_threads(threads: int | None) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run the command; exceptions are turned into exit statuses by ``run_cli``."""
-    from experiments import (
+    from sparselearn.experiments import (
         ConfigError,
         format_config,
         format_summary,
@@ -66,8 +66,8 @@ def main(args: argparse.Namespace) -> int:
         load_config,
         run_training,
     )
-    from experiments.rundir import CONFIG, check_run_dir
-    from experiments.signals import LAST_SIGNAL
+    from sparselearn.experiments.rundir import CONFIG, check_run_dir
+    from sparselearn.experiments.signals import LAST_SIGNAL
 
     if args.resume:
         if args.config or args.overrides or args.out:
@@ -100,6 +100,6 @@ def main(args: argparse.Namespace) -> int:
 if __name__ == "__main__":
     arguments = parse_args()
     limit_blas_threads(arguments.threads)
-    from experiments.cli import run_cli
+    from sparselearn.experiments.cli import run_cli
 
     sys.exit(run_cli(lambda: main(arguments), debug=arguments.debug, prog="train.py"))

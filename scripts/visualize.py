@@ -16,7 +16,7 @@ import sys
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line arguments."""
-    from plotting import SORT_KEYS
+    from sparselearn.plotting import SORT_KEYS
 
     parser = argparse.ArgumentParser(prog="visualize.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by train.py")
@@ -32,7 +32,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(args: argparse.Namespace) -> int:
     """Redraw and say where the pictures are."""
-    from experiments import redraw_run
+    from sparselearn.experiments import redraw_run
 
     for name, path in redraw_run(args.run_dir, out=args.out, sort=args.sort).items():
         print(f"{name}: {path}")
@@ -41,6 +41,6 @@ def main(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":
     arguments = parse_args()
-    from experiments.cli import run_cli
+    from sparselearn.experiments.cli import run_cli
 
     sys.exit(run_cli(lambda: main(arguments), debug=arguments.debug, prog="visualize.py"))

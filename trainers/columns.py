@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from objectives.blocks import (
+from sparselearn.objectives.blocks import (
     block_columns,
     iter_column_blocks,
     mapping_of,

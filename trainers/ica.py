@@ -44,14 +44,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from objectives import (
+from sparselearn.objectives import (
     ICAReconstruction,
     ICASparsity,
     Term,
     TopographicICASparsity,
     grouping_matrix,
 )
-from objectives.blocks import block_columns, iter_column_blocks
+from sparselearn.objectives.blocks import block_columns, iter_column_blocks
 
 from .base import BaseTrainer, NonFiniteObjective, guarded
 from .solvers import lbfgs, projected_gradient

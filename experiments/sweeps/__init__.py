@@ -6,11 +6,11 @@
 report again. ``scripts/sweep.py`` is the command line.
 """
 
-from experiments.sweeps.executors import DaskExecutor, LocalExecutor, make_executor
-from experiments.sweeps.report import redraw_report, write_summary
-from experiments.sweeps.runner import SweepResult, resume_sweep, run_sweep
-from experiments.sweeps.spec import RunSpec, SweepPlan, load_sweep, plan_sweep
-from experiments.sweeps.worker import PointOutcome, PointTask, execute_point
+from sparselearn.experiments.sweeps.executors import DaskExecutor, LocalExecutor, make_executor
+from sparselearn.experiments.sweeps.report import redraw_report, write_summary
+from sparselearn.experiments.sweeps.runner import SweepResult, resume_sweep, run_sweep
+from sparselearn.experiments.sweeps.spec import RunSpec, SweepPlan, load_sweep, plan_sweep
+from sparselearn.experiments.sweeps.worker import PointOutcome, PointTask, execute_point
 
 __all__ = [
     "DaskExecutor",

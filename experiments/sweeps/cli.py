@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from experiments.sweeps.runner import SweepResult
-from experiments.sweeps.spec import SweepPlan
+from sparselearn.experiments.sweeps.runner import SweepResult
+from sparselearn.experiments.sweeps.spec import SweepPlan
 
 __all__ = ["format_plan", "format_result"]
 

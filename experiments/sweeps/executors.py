@@ -19,7 +19,7 @@ from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from experiments.errors import UsageError
+from sparselearn.experiments.errors import UsageError
 
 __all__ = ["SweepExecutor", "LocalExecutor", "DaskExecutor", "make_executor", "WORKER_ENV",
            "DASK_MISSING"]

@@ -16,13 +16,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from experiments import rundir as rd
-from experiments.errors import RunDirError
-from experiments.schema import TOPOGRAPHIC_KINDS
-from experiments.sweeps import store
-from experiments.sweeps.names import short_keys
-from experiments.sweeps.spec import RunSpec, SweepPlan, format_override
-from plotting.atomic import atomic_write_text
+from sparselearn.experiments import rundir as rd
+from sparselearn.experiments.errors import RunDirError
+from sparselearn.experiments.schema import TOPOGRAPHIC_KINDS
+from sparselearn.experiments.sweeps import store
+from sparselearn.experiments.sweeps.names import short_keys
+from sparselearn.experiments.sweeps.spec import RunSpec, SweepPlan, format_override
+from sparselearn.plotting.atomic import atomic_write_text
 
 __all__ = ["summary_rows", "summary_columns", "write_summary", "plot_metrics", "draw_report",
            "redraw_report", "read_summary"]
@@ -46,7 +46,7 @@ def _get(config: Mapping[str, Any], dotted: str) -> Any:
 
 def _last_metrics(path: Path) -> dict[str, float]:
     """Last row of a run's ``metrics.csv`` ({} when absent)."""
-    from plotting import read_metrics
+    from sparselearn.plotting import read_metrics
 
     try:
         columns = read_metrics(path / rd.METRICS)
@@ -158,8 +158,8 @@ def _sheets(sweep_dir: Path, plan: SweepPlan) -> tuple[list[Any], list[str]]:
     Tiles are drawn as the run's own ``filters.png`` draws them (torus order for topographic
     models).
     """
-    from experiments.visualize import load_filters
-    from plotting.sweep import Sheet
+    from sparselearn.experiments.visualize import load_filters
+    from sparselearn.plotting.sweep import Sheet
 
     short = short_keys(plan.varied)
     by_point: dict[int, list[RunSpec]] = {}
@@ -199,7 +199,7 @@ def draw_report(sweep_dir: str | os.PathLike, plan: SweepPlan) -> dict[str, str]
     dict
         ``{"metrics": path, "filters": path}``.
     """
-    from plotting.sweep import save_filter_grid, save_metrics
+    from sparselearn.plotting.sweep import save_filter_grid, save_metrics
 
     sweep_dir = Path(sweep_dir)
     rows = summary_rows(sweep_dir, plan)

@@ -25,13 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from experiments import rundir as rd
-from experiments.sweeps import store
-from experiments.sweeps.executors import SweepExecutor, make_executor
-from experiments.sweeps.report import draw_report, write_summary
-from experiments.sweeps.spec import RunSpec, SweepPlan
-from experiments.sweeps.worker import PointOutcome, PointTask, execute_point
-from plotting.atomic import atomic_write_bytes
+from sparselearn.experiments import rundir as rd
+from sparselearn.experiments.sweeps import store
+from sparselearn.experiments.sweeps.executors import SweepExecutor, make_executor
+from sparselearn.experiments.sweeps.report import draw_report, write_summary
+from sparselearn.experiments.sweeps.spec import RunSpec, SweepPlan
+from sparselearn.experiments.sweeps.worker import PointOutcome, PointTask, execute_point
+from sparselearn.plotting.atomic import atomic_write_bytes
 
 __all__ = ["SweepResult", "run_sweep", "resume_sweep"]
 
@@ -189,7 +189,7 @@ def _sweep(plan: SweepPlan, sweep_dir: Path, workers: int | None, scheduler: str
            executor: SweepExecutor | None, report: bool) -> SweepResult:
     started = time.perf_counter()
     if stop_event is None:
-        from experiments.signals import STOP_REQUESTED
+        from sparselearn.experiments.signals import STOP_REQUESTED
 
         stop_event = STOP_REQUESTED
     result = SweepResult(str(sweep_dir), len(plan.runs))

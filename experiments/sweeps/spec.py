@@ -32,10 +32,10 @@ from typing import Any
 
 import yaml
 
-from experiments.config import leaf_field, load_config, parse_override, read_yaml
-from experiments.errors import ConfigError
-from experiments.schema import suggest
-from experiments.sweeps.names import dedupe, run_name, short_keys
+from sparselearn.experiments.config import leaf_field, load_config, parse_override, read_yaml
+from sparselearn.experiments.errors import ConfigError
+from sparselearn.experiments.schema import suggest
+from sparselearn.experiments.sweeps.names import dedupe, run_name, short_keys
 
 __all__ = ["RunSpec", "SweepPlan", "load_sweep", "plan_sweep", "format_override",
            "SWEEP_KEYS"]

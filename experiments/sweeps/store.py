@@ -23,10 +23,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from experiments import rundir as rd
-from experiments.errors import RunDirError
-from experiments.sweeps.spec import RunSpec, SweepPlan
-from plotting.atomic import atomic_write_text
+from sparselearn.experiments import rundir as rd
+from sparselearn.experiments.errors import RunDirError
+from sparselearn.experiments.sweeps.spec import RunSpec, SweepPlan
+from sparselearn.plotting.atomic import atomic_write_text
 
 __all__ = ["PLAN", "SWEEP_FILE", "SUMMARY", "METRICS_PNG", "FILTERS_PNG", "RUNS", "TOKEN",
            "STOP_FLAG", "FINISHED", "default_sweep_dir", "create_sweep_dir", "open_sweep_dir",

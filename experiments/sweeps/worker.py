@@ -116,7 +116,7 @@ def _one_blas_thread() -> Iterator[None]:
 
 
 def _shares_disk(task: PointTask) -> bool:
-    from experiments.sweeps.store import token
+    from sparselearn.experiments.sweeps.store import token
 
     return bool(task.token) and token(task.sweep_dir) == task.token
 
@@ -143,10 +143,10 @@ def execute_point(task: PointTask) -> PointOutcome:
     -------
     PointOutcome
     """
-    from experiments import rundir as rd
-    from experiments.errors import TrainingFailed
-    from experiments.runner import run_training
-    from experiments.sweeps.store import STOP_FLAG, FileFlag, mark_status
+    from sparselearn.experiments import rundir as rd
+    from sparselearn.experiments.errors import TrainingFailed
+    from sparselearn.experiments.runner import run_training
+    from sparselearn.experiments.sweeps.store import STOP_FLAG, FileFlag, mark_status
 
     started = time.perf_counter()
     threads = blas_threads()

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from experiments import TrainingFailed
-from experiments.cli import run_cli
+from sparselearn.experiments import TrainingFailed
+from sparselearn.experiments.cli import run_cli
 
 
 def _assert_usage_error(proc, *fragments):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from experiments import (
+from sparselearn.experiments import (
     ConfigError,
     DataError,
     config_from_dict,
@@ -13,7 +13,7 @@ from experiments import (
     load_config,
     parse_override,
 )
-from experiments.schema import SCHEMA, Field, iter_fields
+from sparselearn.experiments.schema import SCHEMA, Field, iter_fields
 
 
 def test_every_leaf_is_documented():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from experiments import ConfigError, load_config
-from experiments.models import build_estimator
+from sparselearn.experiments import ConfigError, load_config
+from sparselearn.experiments.models import build_estimator
 
 
 def _config(write_yaml, model: str, trainer: str = ""):
@@ -30,7 +30,7 @@ def test_lambda_is_alpha_and_inner_iter_is_code_iterations(write_yaml):
 
 def test_defaults_come_from_the_estimator(write_yaml):
     model = build_estimator(_config(write_yaml, ""))
-    from trainers import OnlineDictionaryLearning
+    from sparselearn.trainers import OnlineDictionaryLearning
 
     reference = OnlineDictionaryLearning()
     assert model.alpha == reference.alpha

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from experiments import ConfigError, config_from_dict, format_config, load_config
-from experiments.models import build_estimator, estimator_kwargs
+from sparselearn.experiments import ConfigError, config_from_dict, format_config, load_config
+from sparselearn.experiments.models import build_estimator, estimator_kwargs
 
 
 @pytest.mark.parametrize("kind", ["rica", "tica"])

@@ -9,16 +9,16 @@ import threading
 import numpy as np
 import pytest
 
-import experiments.runner as runner
-from experiments import (
+import sparselearn.experiments.runner as runner
+from sparselearn.experiments import (
     DataError,
     RunDirError,
     TrainingFailed,
     config_from_dict,
     run_training,
 )
-from experiments.checkpoint import load_state, save_state
-from experiments.rundir import read_status
+from sparselearn.experiments.checkpoint import load_state, save_state
+from sparselearn.experiments.rundir import read_status
 
 TINY = {"data": {"count": 800}, "model": {"kind": "rica", "n_components": 16},
         "trainer": {"max_iter": 6, "inner_iter": 3, "checkpoint_every": 2, "tol": 0.0}}

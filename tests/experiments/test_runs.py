@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from experiments import load_config, run_training
-from experiments.rundir import read_status
+from sparselearn.experiments import load_config, run_training
+from sparselearn.experiments.rundir import read_status
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from objectives import (
+from sparselearn.objectives import (
     ICAReconstruction,
     ICASparsity,
     Reconstruction,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import objectives.check_suite as suite
+import sparselearn.objectives.check_suite as suite
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "check_gradients.py"
 

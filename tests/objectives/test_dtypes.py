@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from objectives_helpers import TERM_LABELS, all_terms, problem
 
-import objectives.ica
-import objectives.network
-import objectives.reconstruction
-from objectives import ICAReconstruction, Reconstruction, check_gradient
+from sparselearn.objectives import ica as ica_module
+from sparselearn.objectives import network as network_module
+from sparselearn.objectives import reconstruction as reconstruction_module
+from sparselearn.objectives import ICAReconstruction, Reconstruction, check_gradient
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ def strict_cast(monkeypatch):
         assert grad.dtype == variable.dtype, f"computed in {grad.dtype}, variable {variable.dtype}"
         return grad
 
-    for module in (objectives.reconstruction, objectives.ica, objectives.network):
+    for module in (reconstruction_module, ica_module, network_module):
         monkeypatch.setattr(module, "cast_like", cast_like)
 
 

@@ -4,7 +4,7 @@ gradients, error messages for bad tables."""
 import numpy as np
 import pytest
 
-from objectives import Network, Reconstruction, check_gradient, parse_table
+from sparselearn.objectives import Network, Reconstruction, check_gradient, parse_table
 
 RECONSTRUCTION_TABLE = [
     {"weight": "A", "activation": "identity"},
@@ -220,7 +220,7 @@ def test_runtime_shape_errors_name_variable_and_shapes(rng):
 def test_tables_read_from_yaml(rng):
     """Tables are plain data: the seed's Example 2 written in YAML gives the same network."""
     yaml = pytest.importorskip("yaml")
-    from objectives import TopographicL1, grouping_matrix
+    from sparselearn.objectives import TopographicL1, grouping_matrix
 
     text = """
     input: s

@@ -4,7 +4,7 @@ gradient (central differences), so that the fix can never silently regress."""
 import numpy as np
 import pytest
 
-from objectives import (
+from sparselearn.objectives import (
     ICAReconstruction,
     Reconstruction,
     TopographicL1,

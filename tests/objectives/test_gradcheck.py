@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from objectives import ICAReconstruction, Term, check_gradient, numerical_gradient, relative_error
+from sparselearn.objectives import ICAReconstruction, Term, check_gradient, numerical_gradient, relative_error
 
 
 class _Quadratic(Term):

@@ -7,22 +7,22 @@ import mmap
 import numpy as np
 import pytest
 
-from objectives import (
+from sparselearn.objectives import (
     ICAReconstruction,
     ICASparsity,
     TopographicICASparsity,
     check_gradient,
     grouping_matrix,
 )
-from objectives._kernels import POOL_BLOCK, SeparablePooling
-from objectives.blocks import (
+from sparselearn.objectives._kernels import POOL_BLOCK, SeparablePooling
+from sparselearn.objectives.blocks import (
     block_columns,
     count_non_finite,
     iter_column_blocks,
     mapping_of,
     memmap_root,
 )
-from objectives.topographic import GroupingOperator
+from sparselearn.objectives.topographic import GroupingOperator
 
 EPS = 1e-2
 
@@ -251,7 +251,7 @@ def test_memmap_blocks_equal_in_memory(tmp_path):
 
 
 def test_iter_column_blocks_releases_mapped_pages(tmp_path, monkeypatch):
-    import objectives.blocks as blocks
+    import sparselearn.objectives.blocks as blocks
 
     np.save(tmp_path / "rows.npy", np.ones((300, 6)))
     mapped = np.load(tmp_path / "rows.npy", mmap_mode="r")

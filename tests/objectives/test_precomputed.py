@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from objectives import (
+from sparselearn.objectives import (
     CovarianceICAReconstruction,
     FixedBasisReconstruction,
     FixedCodesReconstruction,

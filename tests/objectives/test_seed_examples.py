@@ -5,7 +5,7 @@ differences)."""
 import numpy as np
 import pytest
 
-from objectives import (
+from sparselearn.objectives import (
     ICAReconstruction,
     Network,
     Reconstruction,

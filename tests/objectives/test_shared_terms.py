@@ -21,14 +21,14 @@ import threading
 import numpy as np
 import pytest
 
-from objectives import (
+from sparselearn.objectives import (
     Reconstruction,
     SmoothedL1,
     TopographicICASparsity,
     TopographicL1,
     grouping_matrix,
 )
-from objectives._kernels import SeparablePooling
+from sparselearn.objectives._kernels import SeparablePooling
 
 EPS = 1e-2
 THREADS = 8

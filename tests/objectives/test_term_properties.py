@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from objectives_helpers import EPS, TERM_LABELS, all_terms, fd_tolerance, problem, shapes
 
-from objectives import check_gradient, relative_error
+from sparselearn.objectives import check_gradient, relative_error
 
 SETTINGS = settings(max_examples=int(os.environ.get("OBJECTIVES_EXAMPLES", 40)), deadline=None)
 scales = st.sampled_from([1e-2, 0.3, 1.0, 10.0, 1e3])

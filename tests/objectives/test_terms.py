@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from objectives_helpers import TERM_LABELS, all_terms, problem
 
-from objectives import (
+from sparselearn.objectives import (
     ICAReconstruction,
     ICASparsity,
     Reconstruction,

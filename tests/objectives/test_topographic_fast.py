@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from objectives import (
+from sparselearn.objectives import (
     Reconstruction,
     SmoothedL1,
     TopographicL1,
@@ -24,8 +24,8 @@ from objectives import (
     check_gradient,
     grouping_matrix,
 )
-from objectives._kernels import SeparablePooling, _box_grouping, torus_structure
-from objectives.topographic import GroupingOperator
+from sparselearn.objectives._kernels import SeparablePooling, _box_grouping, torus_structure
+from sparselearn.objectives.topographic import GroupingOperator
 
 EPS = 1e-2
 
@@ -273,7 +273,7 @@ def test_both_fixed_basis_forms_accumulate_correctly(n, grid, dtype):
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("axis", [0, 1])
 def test_box_sum_matches_shifted_sums(length, pool, wrap, reverse, axis):
-    from objectives._kernels import box_sum
+    from sparselearn.objectives._kernels import box_sum
 
     rng = np.random.default_rng(length * 10 + pool)
     shape = (length, 4, 3) if axis == 0 else (4, length, 3)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import patches
+from sparselearn import patches
 
 
 @pytest.mark.parametrize("distribution", patches.DISTRIBUTIONS)

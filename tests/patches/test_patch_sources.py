@@ -9,8 +9,8 @@ import pytest
 import scipy.io
 import skimage.io
 
-import patches
-from patches import sources
+from sparselearn import patches
+from sparselearn.patches import sources
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import patches
-from patches import Whitener, chunked_covariance
+from sparselearn import patches
+from sparselearn.patches import Whitener, chunked_covariance
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from plotting import (
+from sparselearn.plotting import (
     atomic_open,
     atomic_write_text,
     curve_columns,

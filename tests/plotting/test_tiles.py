@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from plotting import filter_statistic, grid_shape, tile_filters
+from sparselearn.plotting import filter_statistic, grid_shape, tile_filters
 
 
 def _tile(sheet: np.ndarray, r: int, c: int, h: int, w: int, border: int = 1) -> np.ndarray:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from experiments.sweeps.worker import PointOutcome, PointTask, execute_point
+from sparselearn.experiments.sweeps.worker import PointOutcome, PointTask, execute_point
 
 #: A base config that trains in about a second.
 TINY_RICA = {

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from sweep_helpers import kill_worker_for_lambda, kill_worker_once, write_sweep
 
-from experiments import rundir as rd
-from experiments.sweeps import load_sweep, resume_sweep, run_sweep
-from experiments.sweeps.executors import LocalExecutor
-from experiments.sweeps.report import read_summary, redraw_report
+from sparselearn.experiments import rundir as rd
+from sparselearn.experiments.sweeps import load_sweep, resume_sweep, run_sweep
+from sparselearn.experiments.sweeps.executors import LocalExecutor
+from sparselearn.experiments.sweeps.report import read_summary, redraw_report
 
 RUN_FILES = (rd.CONFIG, rd.METRICS, rd.MODEL, rd.FILTERS, rd.CURVES, rd.CHECKPOINT, rd.STATUS)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from plotting.sweep import Sheet, filter_grid_figure, metrics_figure, save_filter_grid
+from sparselearn.plotting.sweep import Sheet, filter_grid_figure, metrics_figure, save_filter_grid
 
 
 def _rows():

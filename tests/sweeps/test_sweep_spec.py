@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from sweep_helpers import write_sweep
 
-from experiments.errors import ConfigError
-from experiments.sweeps import load_sweep
-from experiments.sweeps.names import run_name, short_keys
+from sparselearn.experiments.errors import ConfigError
+from sparselearn.experiments.sweeps import load_sweep
+from sparselearn.experiments.sweeps.names import run_name, short_keys
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -113,7 +113,7 @@ def test_cli_dry_run_lists_runs_and_starts_nothing(tmp_path):
 
 
 def test_plan_round_trips_through_json(tmp_path):
-    from experiments.sweeps import SweepPlan
+    from sparselearn.experiments.sweeps import SweepPlan
 
     plan = load_sweep(write_sweep(tmp_path, {"grid": {"model.lambda": [0.1, 0.2]}}))
     again = SweepPlan.from_dict(json.loads(json.dumps(plan.to_dict())))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from patches import Whitener, ica_mixture, remove_patch_mean, sample_patches
+from sparselearn.patches import Whitener, ica_mixture, remove_patch_mean, sample_patches
 
 
 def whiten_unit(x: np.ndarray, epsilon_share: float = 0.01) -> np.ndarray:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from trainer_helpers import Interrupt
 
-from trainers import (
+from sparselearn.trainers import (
     RICA,
     Callback,
     EarlyStopping,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from patches import amari_distance, dictionary_recovery, sparse_dictionary_data
-from trainers import RICA, OrthonormalICA, SparseCoding
+from sparselearn.patches import amari_distance, dictionary_recovery, sparse_dictionary_data
+from sparselearn.trainers import RICA, OrthonormalICA, SparseCoding
 
 
 @pytest.mark.parametrize(

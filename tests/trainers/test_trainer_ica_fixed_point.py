@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from trainer_helpers import Interrupt
 
-from patches import amari_distance
-from trainers import OrthonormalICA
+from sparselearn.patches import amari_distance
+from sparselearn.trainers import OrthonormalICA
 
 
 def _fixed_point(**kwargs) -> OrthonormalICA:

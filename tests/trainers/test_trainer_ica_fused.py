@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from trainer_helpers import Interrupt
 
-import trainers.ica as ica
-from objectives import ICAReconstruction, ICASparsity
-from patches import amari_distance
-from trainers import OrthonormalICA
+import sparselearn.trainers.ica as ica
+from sparselearn.objectives import ICAReconstruction, ICASparsity
+from sparselearn.patches import amari_distance
+from sparselearn.trainers import OrthonormalICA
 
 
 def _problem(k, n, m, dtype=np.float64, seed=0):
@@ -194,7 +194,7 @@ def test_cache_is_not_reused_across_fits_or_changed_parameters(laplace_mixture):
 
 def test_a_callback_changing_w_in_place_invalidates_the_cache(laplace_mixture):
     """The cache keeps its own copy of W: rows swapped in place by a callback are seen."""
-    from trainers import Callback
+    from sparselearn.trainers import Callback
 
     class Swap(Callback):
         def on_iteration_end(self, state):

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from trainer_helpers import Interrupt
 
-import trainers.columns as columns
-from trainers import RICA, OrthonormalICA, SparseCoding, TopographicICA
-from trainers.columns import all_finite, column_blocks, take_columns
+import sparselearn.trainers.columns as columns
+from sparselearn.trainers import RICA, OrthonormalICA, SparseCoding, TopographicICA
+from sparselearn.trainers.columns import all_finite, column_blocks, take_columns
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -262,7 +262,7 @@ def test_ica_on_memmap_equals_in_memory(rows, cls):
 
 def test_rica_blocked_run_equals_unblocked(rows, monkeypatch):
     """Small blocks everywhere (objectives, records, transform) change only rounding."""
-    import objectives.blocks as blocks
+    import sparselearn.objectives.blocks as blocks
 
     X, mapped = rows
     kwargs = {"max_iter": 2, "inner_iter": 4, "random_state": 0}
@@ -278,7 +278,7 @@ def test_rica_blocked_run_equals_unblocked(rows, monkeypatch):
 
 @pytest.mark.parametrize("cls", [RICA, SparseCoding])
 def test_resume_on_memmap_is_bit_identical(rows, cls, monkeypatch):
-    import objectives.blocks as blocks
+    import sparselearn.objectives.blocks as blocks
 
     monkeypatch.setattr(blocks, "BLOCK_BYTES", 12 * 8 * 500)  # blocked evaluation
     mapped = rows[1]
@@ -306,7 +306,7 @@ def test_sparse_coding_on_memmap_equals_in_memory(rows):
 _MEMORY_SCRIPT = textwrap.dedent("""
     import json, sys
     import numpy as np
-    from trainers import RICA
+    from sparselearn.trainers import RICA
 
     def status(key):
         with open("/proc/self/status") as handle:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trainers import (
+from sparselearn.trainers import (
     RICA,
     OrthonormalICA,
     SparseCoding,

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from trainer_helpers import Interrupt
 
-from patches import dictionary_recovery, sparse_dictionary_data
-from trainers import OnlineDictionaryLearning
-from trainers.dictionary import _bcd_atoms
-from trainers.solvers import lasso_fista
+from sparselearn.patches import dictionary_recovery, sparse_dictionary_data
+from sparselearn.trainers import OnlineDictionaryLearning
+from sparselearn.trainers.dictionary import _bcd_atoms
+from sparselearn.trainers.solvers import lasso_fista
 
 SMALL = dict(n_components=24, batch_size=128, max_iter=6, code_max_iter=10, alpha=0.3,
              random_state=0)
@@ -367,11 +367,11 @@ def test_memmap_input_gives_the_same_atoms(data, tmp_path):
 
 def test_module_and_re_exports():
     """The estimator lives in trainers.dictionary; the older import paths still give it."""
-    import trainers
-    import trainers.dictionary
-    import trainers.sparse_coding
+    from sparselearn import trainers
+    from sparselearn.trainers import dictionary, sparse_coding
 
-    assert OnlineDictionaryLearning.__module__ == "trainers.dictionary"
+    assert OnlineDictionaryLearning.__module__ == "sparselearn.trainers.dictionary"
+    assert trainers.dictionary is dictionary and trainers.sparse_coding is sparse_coding
     assert trainers.sparse_coding.OnlineDictionaryLearning is OnlineDictionaryLearning
     assert trainers.dictionary.OnlineDictionaryLearning is trainers.OnlineDictionaryLearning
     assert not hasattr(trainers.sparse_coding, "_bcd_atoms")

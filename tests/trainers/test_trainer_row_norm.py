@@ -15,21 +15,21 @@ import numpy as np
 import pytest
 from trainer_helpers import Interrupt
 
-from objectives import (
+from sparselearn.objectives import (
     ICAReconstruction,
     ICASparsity,
     TopographicICASparsity,
     check_gradient,
     grouping_matrix,
 )
-from trainers import (
+from sparselearn.trainers import (
     RICA,
     TopographicICA,
     localisation_orientation,
     oriented_localised_share,
     random_filters,
 )
-from trainers.ica import RowNormalized, normalize_rows, range_projector
+from sparselearn.trainers.ica import RowNormalized, normalize_rows, range_projector
 
 
 def _alive_share(W: np.ndarray) -> float:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trainers import SparseCoding, TopographicSparseCoding
-from trainers.solvers import accelerated_gradient
-from trainers.sparse_coding import _column_fista
+from sparselearn.trainers import SparseCoding, TopographicSparseCoding
+from sparselearn.trainers.solvers import accelerated_gradient
+from sparselearn.trainers.sparse_coding import _column_fista
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from trainers import Callback, StopTraining, TrainState
+from sparselearn.trainers import Callback, StopTraining, TrainState
 
 
 class Interrupt(Callback):

@@ -1,0 +1,1 @@
+"""The ready YAML configs shipped with sparselearn (``sparselearn configs`` lists them)."""
