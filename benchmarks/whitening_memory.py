@@ -70,8 +70,9 @@ def measure(path: Path, chunk_size: int | None, release: bool) -> dict:
     """Runs in a fresh process: fit + transform through the memmap, report memory."""
     import tracemalloc
 
-    from sparselearn import patches
     import sparselearn.patches.whitening as whitening
+
+    from sparselearn import patches
 
     if not release:
         whitening._release_pages = lambda arr: None  # the plain-memmap baseline

@@ -14,7 +14,13 @@ from sparselearn.experiments.config import (
     read_yaml,
     resolve_config,
 )
-from sparselearn.experiments.errors import ConfigError, DataError, RunDirError, TrainingFailed, UsageError
+from sparselearn.experiments.errors import (
+    ConfigError,
+    DataError,
+    RunDirError,
+    TrainingFailed,
+    UsageError,
+)
 from sparselearn.experiments.report import format_summary
 from sparselearn.experiments.runner import RunResult, resume_training, run_training
 from sparselearn.experiments.schema import SCHEMA, Field, validate

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from sparselearn.experiments.errors import ConfigError, DataError
 from sparselearn.experiments.schema import (
     ICA_KINDS,

@@ -43,7 +43,6 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
-
 from sparselearn.objectives import (
     ICAReconstruction,
     ICASparsity,

@@ -37,8 +37,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 import scipy.linalg
-
-from sparselearn.objectives import Reconstruction, SmoothedL1, TopographicL1, WeightDecay, grouping_matrix
+from sparselearn.objectives import (
+    Reconstruction,
+    SmoothedL1,
+    TopographicL1,
+    WeightDecay,
+    grouping_matrix,
+)
 
 from .base import BaseTrainer, NonFiniteObjective, guarded
 from .columns import column_blocks, take_columns

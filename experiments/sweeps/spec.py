@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from sparselearn.experiments.config import leaf_field, load_config, parse_override, read_yaml
 from sparselearn.experiments.errors import ConfigError
 from sparselearn.experiments.schema import suggest

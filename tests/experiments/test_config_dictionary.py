@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from sparselearn.experiments import ConfigError, load_config
 from sparselearn.experiments.models import build_estimator
 

@@ -2,8 +2,13 @@
 
 import numpy as np
 import pytest
-
-from sparselearn.objectives import ICAReconstruction, Term, check_gradient, numerical_gradient, relative_error
+from sparselearn.objectives import (
+    ICAReconstruction,
+    Term,
+    check_gradient,
+    numerical_gradient,
+    relative_error,
+)
 
 
 class _Quadratic(Term):

@@ -6,7 +6,6 @@ import mmap
 
 import numpy as np
 import pytest
-
 from sparselearn.objectives import (
     ICAReconstruction,
     ICASparsity,

@@ -3,8 +3,13 @@
 import numpy as np
 import pytest
 from objectives_helpers import TERM_LABELS, all_terms, problem
-
-from sparselearn.objectives import ICASparsity, SmoothedL1, TopographicICASparsity, TopographicL1, WeightDecay
+from sparselearn.objectives import (
+    ICASparsity,
+    SmoothedL1,
+    TopographicICASparsity,
+    TopographicL1,
+    WeightDecay,
+)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ differences)."""
 
 import numpy as np
 import pytest
-
 from sparselearn.objectives import (
     ICAReconstruction,
     Network,

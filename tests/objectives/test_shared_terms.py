@@ -20,7 +20,6 @@ import threading
 
 import numpy as np
 import pytest
-
 from sparselearn.objectives import (
     Reconstruction,
     SmoothedL1,

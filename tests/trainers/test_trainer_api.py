@@ -6,8 +6,6 @@ import pickle
 
 import numpy as np
 import pytest
-from trainer_helpers import Interrupt
-
 from sparselearn.trainers import (
     RICA,
     Callback,
@@ -19,6 +17,7 @@ from sparselearn.trainers import (
     TrainingDiverged,
     TrainState,
 )
+from trainer_helpers import Interrupt
 
 SMALL = {
     SparseCoding: dict(n_components=20, batch_size=300, max_iter=4, s_max_iter=10,

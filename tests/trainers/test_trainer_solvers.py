@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from sparselearn.trainers.solvers import accelerated_gradient, lbfgs, nonlinear_cg, projected_gradient
+from sparselearn.trainers.solvers import (
+    accelerated_gradient,
+    lbfgs,
+    nonlinear_cg,
+    projected_gradient,
+)
 
 
 def _quadratic(seed: int = 0):
