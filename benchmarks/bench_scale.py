@@ -100,6 +100,7 @@ class PeakSampler:
 def worker(model: str, m: int, path: str, threads: int) -> dict[str, Any]:
     """Fit one model on the first ``m`` examples of ``path``; return timings and memory."""
     import numpy as np
+
     from sparselearn.trainers import RICA, OnlineDictionaryLearning, SparseCoding
 
     try:
@@ -148,6 +149,7 @@ def worker(model: str, m: int, path: str, threads: int) -> dict[str, Any]:
 def make_data(folder: Path, m_max: int, seed: int) -> Path:
     """Write ``m_max`` whitened patches as an ``(m_max, 64)`` ``.npy``; return its path."""
     import numpy as np
+
     from sparselearn.patches import Whitener, remove_patch_mean, sample_patches
 
     path = folder / f"patches_rows_{m_max}.npy"

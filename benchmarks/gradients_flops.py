@@ -21,6 +21,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import numpy as np  # noqa: E402  (after the thread settings)
+
 from sparselearn.objectives import (  # noqa: E402
     ICAReconstruction,
     ICASparsity,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+
 from sparselearn.objectives import Reconstruction, SmoothedL1
 from sparselearn.patches import Whitener, remove_patch_mean, sample_patches
 from sparselearn.trainers import RICA, SparseCoding

@@ -71,7 +71,6 @@ def measure(path: Path, chunk_size: int | None, release: bool) -> dict:
     import tracemalloc
 
     import sparselearn.patches.whitening as whitening
-
     from sparselearn import patches
 
     if not release:

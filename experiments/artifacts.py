@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from sparselearn.experiments.checkpoint import save_npz, save_state
 from sparselearn.experiments.schema import ICA_KINDS, TOPOGRAPHIC_KINDS
 from sparselearn.plotting import save_curves, save_filters

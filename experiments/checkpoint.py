@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
 from sparselearn.plotting.atomic import atomic_open
 
 __all__ = ["encode_state", "decode_state", "save_npz", "save_state", "load_state"]

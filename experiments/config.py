@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from sparselearn.experiments.errors import ConfigError, DataError
 from sparselearn.experiments.schema import (
     ICA_KINDS,

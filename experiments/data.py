@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from sparselearn.experiments.errors import DataError
 
 __all__ = ["Data", "build_data", "data_rng"]

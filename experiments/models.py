@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
 from sparselearn.experiments.schema import iter_fields
 
 __all__ = ["ESTIMATORS", "estimator_class", "estimator_kwargs", "build_estimator"]

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+
 from sparselearn.experiments import rundir as rd
 from sparselearn.experiments.artifacts import draw_curves, draw_filters
 from sparselearn.experiments.config import load_config

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+
 from sparselearn.plotting.atomic import atomic_write_bytes
 from sparselearn.plotting.curves import DEFAULT_SKIP, curve_columns, read_metrics, use_log_scale
 from sparselearn.plotting.tiles import tile_filters

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+
 from sparselearn.plotting.curves import use_log_scale
 from sparselearn.plotting.figures import save_figure
 from sparselearn.plotting.tiles import grid_shape, tile_filters

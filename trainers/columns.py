@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+
 from sparselearn.objectives.blocks import (
     block_columns,
     iter_column_blocks,

@@ -43,6 +43,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
+
 from sparselearn.objectives import (
     ICAReconstruction,
     ICASparsity,

@@ -37,6 +37,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import scipy.linalg
+
 from sparselearn.objectives import (
     Reconstruction,
     SmoothedL1,

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from sparselearn.experiments.config import leaf_field, load_config, parse_override, read_yaml
 from sparselearn.experiments.errors import ConfigError
 from sparselearn.experiments.schema import suggest

@@ -4,6 +4,7 @@ them); training failures: exit status 1 naming the iteration and the checkpoint.
 from __future__ import annotations
 
 import pytest
+
 from sparselearn.experiments import TrainingFailed
 from sparselearn.experiments.cli import run_cli
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from sparselearn.experiments import ConfigError, load_config
 from sparselearn.experiments.models import build_estimator
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
+
 from sparselearn.experiments import ConfigError, config_from_dict, format_config, load_config
 from sparselearn.experiments.models import build_estimator, estimator_kwargs
 

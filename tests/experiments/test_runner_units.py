@@ -8,6 +8,7 @@ import threading
 
 import numpy as np
 import pytest
+
 import sparselearn.experiments.runner as runner
 from sparselearn.experiments import (
     DataError,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from sparselearn.experiments import load_config, run_training
 from sparselearn.experiments.rundir import read_status
 

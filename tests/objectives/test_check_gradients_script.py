@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 import sparselearn.objectives.check_suite as suite
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "check_gradients.py"

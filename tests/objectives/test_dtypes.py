@@ -4,6 +4,7 @@ computation too, not just at the end (the final cast is made strict here)."""
 import numpy as np
 import pytest
 from objectives_helpers import TERM_LABELS, all_terms, problem
+
 from sparselearn.objectives import ICAReconstruction, Reconstruction, check_gradient
 from sparselearn.objectives import ica as ica_module
 from sparselearn.objectives import network as network_module

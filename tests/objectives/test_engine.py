@@ -3,6 +3,7 @@ gradients, error messages for bad tables."""
 
 import numpy as np
 import pytest
+
 from sparselearn.objectives import Network, Reconstruction, check_gradient, parse_table
 
 RECONSTRUCTION_TABLE = [

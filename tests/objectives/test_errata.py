@@ -3,6 +3,7 @@ gradient (central differences), so that the fix can never silently regress."""
 
 import numpy as np
 import pytest
+
 from sparselearn.objectives import (
     ICAReconstruction,
     Reconstruction,

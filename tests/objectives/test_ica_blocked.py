@@ -6,6 +6,7 @@ import mmap
 
 import numpy as np
 import pytest
+
 from sparselearn.objectives import (
     ICAReconstruction,
     ICASparsity,

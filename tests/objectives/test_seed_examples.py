@@ -4,6 +4,7 @@ differences)."""
 
 import numpy as np
 import pytest
+
 from sparselearn.objectives import (
     ICAReconstruction,
     Network,

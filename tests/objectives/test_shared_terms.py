@@ -20,6 +20,7 @@ import threading
 
 import numpy as np
 import pytest
+
 from sparselearn.objectives import (
     Reconstruction,
     SmoothedL1,

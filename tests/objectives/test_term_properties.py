@@ -6,6 +6,7 @@ import os
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from objectives_helpers import EPS, TERM_LABELS, all_terms, fd_tolerance, problem, shapes
+
 from sparselearn.objectives import check_gradient, relative_error
 
 SETTINGS = settings(max_examples=int(os.environ.get("OBJECTIVES_EXAMPLES", 40)), deadline=None)

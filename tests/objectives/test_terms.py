@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from objectives_helpers import TERM_LABELS, all_terms, problem
+
 from sparselearn.objectives import (
     ICAReconstruction,
     ICASparsity,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from sparselearn.objectives import TopographicICASparsity, check_gradient, grouping_matrix
 
 EPS = 1e-2

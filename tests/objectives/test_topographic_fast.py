@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from sparselearn.objectives import (
     Reconstruction,
     SmoothedL1,

@@ -8,9 +8,9 @@ import time
 
 import numpy as np
 import pytest
-from sparselearn.patches.layout import GREY_WEIGHTS
 
 from sparselearn import patches
+from sparselearn.patches.layout import GREY_WEIGHTS
 
 
 def test_20000_grey_patches_fast_and_reproducible():

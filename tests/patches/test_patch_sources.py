@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import scipy.io
 import skimage.io
-from sparselearn.patches import sources
 
 from sparselearn import patches
+from sparselearn.patches import sources
 
 
 @pytest.fixture

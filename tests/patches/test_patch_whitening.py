@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sparselearn.patches import Whitener, chunked_covariance
 
 from sparselearn import patches
+from sparselearn.patches import Whitener, chunked_covariance
 
 
 @pytest.fixture(scope="module")

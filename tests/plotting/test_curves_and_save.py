@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+
 from sparselearn.plotting import (
     atomic_open,
     atomic_write_text,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from sparselearn.plotting import filter_statistic, grid_shape, tile_filters
 
 

@@ -7,6 +7,7 @@ import signal
 from pathlib import Path
 
 import yaml
+
 from sparselearn.experiments.sweeps.worker import PointOutcome, PointTask, execute_point
 
 #: A base config that trains in about a second.

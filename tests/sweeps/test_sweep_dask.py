@@ -5,13 +5,14 @@ from __future__ import annotations
 import sys
 
 import pytest
+from sweep_helpers import write_sweep
+
 from sparselearn.experiments import rundir as rd
 from sparselearn.experiments.errors import UsageError
 from sparselearn.experiments.sweeps import execute_point, load_sweep, run_sweep
 from sparselearn.experiments.sweeps.executors import DaskExecutor, make_executor
 from sparselearn.experiments.sweeps.report import read_summary
 from sparselearn.experiments.sweeps.worker import PointTask
-from sweep_helpers import write_sweep
 
 
 def test_small_grid_on_a_dask_local_cluster(tmp_path):

@@ -6,11 +6,12 @@ import threading
 
 import numpy as np
 import pytest
+from sweep_helpers import kill_worker_for_lambda, kill_worker_once, write_sweep
+
 from sparselearn.experiments import rundir as rd
 from sparselearn.experiments.sweeps import load_sweep, resume_sweep, run_sweep
 from sparselearn.experiments.sweeps.executors import LocalExecutor
 from sparselearn.experiments.sweeps.report import read_summary, redraw_report
-from sweep_helpers import kill_worker_for_lambda, kill_worker_once, write_sweep
 
 RUN_FILES = (rd.CONFIG, rd.METRICS, rd.MODEL, rd.FILTERS, rd.CURVES, rd.CHECKPOINT, rd.STATUS)
 

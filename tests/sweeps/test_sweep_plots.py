@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from sparselearn.plotting.sweep import Sheet, filter_grid_figure, metrics_figure, save_filter_grid
 
 

@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from sweep_helpers import write_sweep
+
 from sparselearn.experiments.errors import ConfigError
 from sparselearn.experiments.sweeps import load_sweep
 from sparselearn.experiments.sweeps.names import run_name, short_keys
-from sweep_helpers import write_sweep
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from sparselearn.patches import Whitener, ica_mixture, remove_patch_mean, sample_patches
 
 

@@ -6,6 +6,8 @@ import pickle
 
 import numpy as np
 import pytest
+from trainer_helpers import Interrupt
+
 from sparselearn.trainers import (
     RICA,
     Callback,
@@ -17,7 +19,6 @@ from sparselearn.trainers import (
     TrainingDiverged,
     TrainState,
 )
-from trainer_helpers import Interrupt
 
 SMALL = {
     SparseCoding: dict(n_components=20, batch_size=300, max_iter=4, s_max_iter=10,

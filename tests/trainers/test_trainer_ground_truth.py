@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from sparselearn.patches import amari_distance, dictionary_recovery, sparse_dictionary_data
 from sparselearn.trainers import RICA, OrthonormalICA, SparseCoding
 

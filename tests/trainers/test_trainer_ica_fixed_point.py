@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from trainer_helpers import Interrupt
+
 from sparselearn.patches import amari_distance
 from sparselearn.trainers import OrthonormalICA
-from trainer_helpers import Interrupt
 
 
 def _fixed_point(**kwargs) -> OrthonormalICA:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from trainer_helpers import Interrupt
+
 import sparselearn.trainers.ica as ica
 from sparselearn.objectives import ICAReconstruction, ICASparsity
 from sparselearn.patches import amari_distance
 from sparselearn.trainers import OrthonormalICA
-from trainer_helpers import Interrupt
 
 
 def _problem(k, n, m, dtype=np.float64, seed=0):

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from trainer_helpers import Interrupt
+
 import sparselearn.trainers.columns as columns
 from sparselearn.trainers import RICA, OrthonormalICA, SparseCoding, TopographicICA
 from sparselearn.trainers.columns import all_finite, column_blocks, take_columns
-from trainer_helpers import Interrupt
 
 ROOT = Path(__file__).resolve().parents[2]
 

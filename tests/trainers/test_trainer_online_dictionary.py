@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from trainer_helpers import Interrupt
+
 from sparselearn.patches import dictionary_recovery, sparse_dictionary_data
 from sparselearn.trainers import OnlineDictionaryLearning
 from sparselearn.trainers.dictionary import _bcd_atoms
 from sparselearn.trainers.solvers import lasso_fista
-from trainer_helpers import Interrupt
 
 SMALL = dict(n_components=24, batch_size=128, max_iter=6, code_max_iter=10, alpha=0.3,
              random_state=0)
@@ -366,9 +367,8 @@ def test_memmap_input_gives_the_same_atoms(data, tmp_path):
 
 def test_module_and_re_exports():
     """The estimator lives in trainers.dictionary; the older import paths still give it."""
-    from sparselearn.trainers import dictionary, sparse_coding
-
     from sparselearn import trainers
+    from sparselearn.trainers import dictionary, sparse_coding
 
     assert OnlineDictionaryLearning.__module__ == "sparselearn.trainers.dictionary"
     assert trainers.dictionary is dictionary and trainers.sparse_coding is sparse_coding

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from trainer_helpers import Interrupt
+
 from sparselearn.objectives import (
     ICAReconstruction,
     ICASparsity,
@@ -28,7 +30,6 @@ from sparselearn.trainers import (
     random_filters,
 )
 from sparselearn.trainers.ica import RowNormalized, normalize_rows, range_projector
-from trainer_helpers import Interrupt
 
 
 def _alive_share(W: np.ndarray) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from sparselearn.trainers import SparseCoding, TopographicSparseCoding
 from sparselearn.trainers.solvers import accelerated_gradient
 from sparselearn.trainers.sparse_coding import _column_fista
