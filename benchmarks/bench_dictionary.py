@@ -45,9 +45,9 @@ def _data(settings: Settings) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(settings.seed)
     x = remove_patch_mean(sample_patches("natural", (8, 8), n_train + n_test, rng))
     train, test = x[:, :n_train], x[:, n_train:]
-    whitener = Whitener(method="zca", epsilon=0.01).fit(train)
-    return (np.ascontiguousarray(whitener.transform(train)),
-            np.ascontiguousarray(whitener.transform(test)))
+    whitener = Whitener(method="zca", epsilon=0.01).fit(train.T)  # rows: one patch per row
+    return (np.ascontiguousarray(whitener.transform(train.T).T),  # back to n × m
+            np.ascontiguousarray(whitener.transform(test.T).T))
 
 
 def _configs(quick: bool) -> dict[str, Any]:
@@ -84,7 +84,7 @@ def _fit_ours(train, alpha, cfg, seed):
 
     model = OnlineDictionaryLearning(
         n_components=cfg["k"], alpha=alpha, batch_size=cfg["ours_batch"],
-        max_iter=cfg["ours_iter"], code_max_iter=cfg["ours_code_iter"],
+        max_iter=cfg["ours_iter"], inner_iter=cfg["ours_code_iter"],
         forget_rate=cfg["ours_rho"], dtype=np.float32, random_state=seed)
     return model.fit(train.T).components_.astype(np.float64)
 
@@ -93,8 +93,8 @@ def _fit_sparse_coding(train, alpha, cfg, seed):
     from sparselearn.trainers import SparseCoding
 
     b = cfg["sc_batch"]
-    model = SparseCoding(n_components=cfg["k"], constraint="unit_norm", lambda_=2 * alpha / b,
-                         epsilon=1e-4, batch_size=b, max_iter=cfg["sc_iter"], s_max_iter=50,
+    model = SparseCoding(n_components=cfg["k"], constraint="unit_norm", alpha=2 * alpha / b,
+                         epsilon=1e-4, batch_size=b, max_iter=cfg["sc_iter"], inner_iter=50,
                          random_state=seed)
     return model.fit(train.T).components_
 
@@ -179,14 +179,14 @@ def run(settings: Settings) -> Section:
         f"{train.shape[1]} training and {test.shape[1]} held-out patches, {cfg['k']} atoms, "
         f"fit time = median of {cfg['repeat']} fit(s). Settings: ours "
         f"`OnlineDictionaryLearning(alpha=α, batch_size={cfg['ours_batch']}, "
-        f"max_iter={cfg['ours_iter']}, code_max_iter={cfg['ours_code_iter']}, "
+        f"max_iter={cfg['ours_iter']}, inner_iter={cfg['ours_code_iter']}, "
         f"forget_rate={cfg['ours_rho']:g}, dtype=float32)` "
         f"({cfg['ours_iter'] * cfg['ours_batch'] / train.shape[1]:.1f} epochs); scikit-learn "
         f"`MiniBatchDictionaryLearning(batch_size=256, max_iter={cfg['sk_epochs']})` (its own "
         f"early stopping); SPAMS `trainDL(mode=2, iter={cfg['spams_iter']}, batchsize=512, "
         f"numThreads=1)` ({cfg['spams_iter'] * 512 / train.shape[1]:.1f} epochs); reference "
-        f"`SparseCoding(constraint='unit_norm', lambda_=2α/b, epsilon=1e-4, "
-        f"batch_size={cfg['sc_batch']}, max_iter={cfg['sc_iter']}, s_max_iter=50)`.",
+        f"`SparseCoding(constraint='unit_norm', alpha=2α/b, epsilon=1e-4, "
+        f"batch_size={cfg['sc_batch']}, max_iter={cfg['sc_iter']}, inner_iter=50)`.",
         "",
         table(["α", "contender", "held-out ½‖x−Ds‖²+α‖s‖₁", "vs SPAMS", "mean non-zeros",
                "fit [s]", "time / SPAMS"], rows),

@@ -22,7 +22,7 @@ Our settings (documented, not tuned per problem): ``OrthonormalICA(epsilon=1e-6,
 inner_iter=5)`` (projected gradient, the default solver);
 ``OrthonormalICA(solver="fixed_point", epsilon=1e-6, inner_iter=1)`` (one accepted fixed-point
 step per outer iteration, so the trace resolves single steps; each step is one fused pass over
-the data, two ``k × n × m`` products); ``RICA(lambda_=0.5, epsilon=1e-4, inner_iter=10)``
+the data, two ``k × n × m`` products); ``RICA(alpha=0.5, epsilon=1e-4, inner_iter=10)``
 (RICA's default λ = 0.1, ε = 1e-2 are meant for natural-image features and converge several
 times slower here).
 """
@@ -118,10 +118,10 @@ def run(settings: Settings) -> Section:
     for n, m in _problems(settings.quick):
         rng = np.random.default_rng(settings.seed)
         x, _, mixing = ica_mixture(n, m, rng, condition=4.0, distribution="laplace")
-        whitener = Whitener(method="zca", epsilon=0.0).fit(x)
-        xw = np.ascontiguousarray(whitener.transform(x))
+        whitener = Whitener(method="zca", epsilon=0.0)
+        X = whitener.fit_transform(x.T)  # (m, n): scikit-learn orientation for ours and FastICA
         P = whitener.whitening_matrix_
-        X = np.ascontiguousarray(xw.T)  # scikit-learn orientation for ours and FastICA
+        xw = np.ascontiguousarray(X.T)  # n × m for picard
         per: dict[str, dict[str, Any]] = {}
         contenders = _contenders(names, n, xw, X, P, mixing)
         for label, spec in contenders.items():
@@ -229,7 +229,7 @@ def _contenders(names, n, xw, X, P, mixing) -> dict[str, dict[str, Any]]:
                                   callbacks=callbacks)
 
         def rica(max_iter: int, callbacks: list | None = None, tol: float = 0.0):
-            return RICA(n_components=n, lambda_=0.5, epsilon=1e-4, inner_iter=10,
+            return RICA(n_components=n, alpha=0.5, epsilon=1e-4, inner_iter=10,
                         max_iter=max_iter, tol=tol, random_state=0, callbacks=callbacks)
 
         out["ours OrthonormalICA"] = {"kind": "ours", "make": ortho, "X": X, "P": P,

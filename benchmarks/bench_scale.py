@@ -12,11 +12,11 @@ peak is its own: ``VmHWM`` (peak resident set, what the target is judged on) fro
 the memory-mapped file that are mapped in, plus the shared libraries). ``baseline`` is the
 resident set after the imports, before the data is touched.
 
-Models: ``RICA(n_components=64, lambda_=0.1, epsilon=1e-2, max_iter=2, inner_iter=5)`` (full
+Models: ``RICA(n_components=64, alpha=0.1, epsilon=1e-2, max_iter=2, inner_iter=5)`` (full
 batch: every L-BFGS iteration is a pass over the m examples) and
 ``SparseCoding(n_components=128, constraint="unit_norm", batch_size=2000, max_iter=10)``
 (mini-batch: a pass is m/2000 outer iterations) and ``OnlineDictionaryLearning(n_components=128,
-alpha=0.3, batch_size=1024, max_iter=10, code_max_iter=8)`` (a pass is m/1024 batches).
+alpha=0.3, batch_size=1024, max_iter=10, inner_iter=8)`` (a pass is m/1024 batches).
 ``setup`` is the time before the first outer iteration (finite check, ``xxᵀ``); ``time/pass``
 comes from the steady outer iterations (history ``wall_time``): RICA's time per L-BFGS
 iteration, the mini-batch models' time per outer iteration × m/batch size. "Linear in m" is
@@ -113,16 +113,16 @@ def worker(model: str, m: int, path: str, threads: int) -> dict[str, Any]:
     data = np.load(path, mmap_mode="r")
     X = data[:m]
     if model == "rica":
-        estimator = RICA(n_components=64, lambda_=0.1, epsilon=1e-2, max_iter=2,
+        estimator = RICA(n_components=64, alpha=0.1, epsilon=1e-2, max_iter=2,
                              inner_iter=5, random_state=0)
     elif model == "sc":
-        estimator = SparseCoding(n_components=128, constraint="unit_norm", lambda_=3e-4,
-                           epsilon=1e-4, batch_size=BATCH["sc"], max_iter=10, s_max_iter=50,
+        estimator = SparseCoding(n_components=128, constraint="unit_norm", alpha=3e-4,
+                           epsilon=1e-4, batch_size=BATCH["sc"], max_iter=10, inner_iter=50,
                            random_state=0)
     else:
         estimator = OnlineDictionaryLearning(n_components=128, alpha=0.3,
                                              batch_size=BATCH["online"], max_iter=10,
-                                             code_max_iter=8, random_state=0)
+                                             inner_iter=8, random_state=0)
     with PeakSampler() as sampler:
         start = time.perf_counter()
         estimator.fit(X)
@@ -158,14 +158,14 @@ def make_data(folder: Path, m_max: int, seed: int) -> Path:
     rng = np.random.default_rng(seed)
     fit_count = min(m_max, 100_000)
     whitener = Whitener(method="zca", epsilon=0.01).fit(
-        remove_patch_mean(sample_patches("natural", (8, 8), fit_count, rng)))
+        remove_patch_mean(sample_patches("natural", (8, 8), fit_count, rng)).T)
     rows = np.lib.format.open_memmap(path, mode="w+", dtype=np.float64,
                                      shape=(m_max, N_FEATURES))
     chunk = 100_000
     for start in range(0, m_max, chunk):
         count = min(chunk, m_max - start)
-        x = whitener.transform(remove_patch_mean(sample_patches("natural", (8, 8), count, rng)))
-        rows[start:start + count] = x.T
+        x = remove_patch_mean(sample_patches("natural", (8, 8), count, rng))  # 64 × count
+        whitener.transform(x.T, out=rows[start:start + count])
     rows.flush()
     del rows
     return path

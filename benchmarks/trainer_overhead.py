@@ -25,7 +25,7 @@ from sparselearn.trainers.solvers import accelerated_gradient, lbfgs, nonlinear_
 def whitened_patches(count: int, seed: int = 0) -> np.ndarray:
     x = remove_patch_mean(sample_patches("natural", 8, count, np.random.default_rng(seed)))
     eigenvalues = np.linalg.eigvalsh(np.cov(x))
-    z = Whitener("zca", epsilon=0.01 * float(eigenvalues.mean())).fit(x).transform(x)
+    z = Whitener("zca", epsilon=0.01 * float(eigenvalues.mean())).fit_transform(x.T).T  # n × m
     return z / np.sqrt(z.var(axis=1).mean())
 
 
@@ -35,7 +35,7 @@ def s_step_solvers(x: np.ndarray, iterations: int = 100) -> None:
     A = rng.standard_normal((n, k))
     A /= np.linalg.norm(A, axis=0)
     batch = x[:, :m]
-    lam, eps = SparseCoding().lambda_, SparseCoding().epsilon
+    lam, eps = SparseCoding().alpha, SparseCoding().epsilon
     term = (1.0 / m) * Reconstruction.fixed_basis(A, batch) + lam * SmoothedL1(eps)
     clock = [0.0]
 

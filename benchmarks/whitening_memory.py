@@ -2,9 +2,10 @@
 
 Creates a ``rows × n`` float64 ``.npy`` patches file (default 1,000,000 × 64, about 0.5 GB; one
 patch per row, scikit-learn layout) with correlated columns, then, in a fresh child process,
-fits a ZCA :class:`patches.Whitener` through ``np.load(..., mmap_mode="r")`` and writes the
-whitened data chunk by chunk into a second ``.npy`` file (``transform(..., out=memmap)``). The
-child reports
+fits a ZCA :class:`patches.Whitener` (a scikit-learn transformer: one patch per row, as on
+disk, so no transpose) through ``np.load(..., mmap_mode="r")``, reading chunks of rows, and
+writes the whitened data chunk by chunk into a second ``.npy`` file
+(``transform(..., out=memmap)``). The child reports
 
 * peak resident set size (``resource.getrusage(...).ru_maxrss``, which includes file pages
   mapped by the memmap) and the RSS right after imports;
@@ -16,7 +17,7 @@ switched off, to show what the plain memmap would cost in RSS.
 Usage::
 
     python benchmarks/whitening_memory.py [--path FILE.npy] [--rows 1000000] [--n 64]
-                                          [--chunk-size COLUMNS] [--no-release] [--keep]
+                                          [--chunk-size ROWS] [--no-release] [--keep]
 """
 
 from __future__ import annotations
@@ -78,21 +79,20 @@ def measure(path: Path, chunk_size: int | None, release: bool) -> dict:
     after_imports = rss_mib()
     tracemalloc.start()
     start = time.perf_counter()
-    data = np.load(path, mmap_mode="r")  # (rows, n): one patch per row
-    x = data.T  # n × m view, no copy
-    w = patches.Whitener("zca", epsilon=1e-6, chunk_size=chunk_size).fit(x)
+    data = np.load(path, mmap_mode="r")  # (rows, n): one patch per row, read in place
+    w = patches.Whitener("zca", epsilon=1e-6, chunk_size=chunk_size).fit(data)
     fit_s = time.perf_counter() - start
     out_path = path.with_name(path.stem + "_white.npy")
     out = np.lib.format.open_memmap(out_path, mode="w+", dtype=np.float64, shape=data.shape)
-    w.transform(x, out=out.T)
+    w.transform(data, out=out)
     out.flush()
     total_s = time.perf_counter() - start
     _, heap_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     peak_rss = peak_rss_mib()  # before the check below, which reads the output again
     # check on the first 50,000 whitened patches: covariance ≈ identity (sampling error only)
-    sample = np.asarray(out[:50_000]).T
-    err = float(np.abs(np.cov(sample) - np.eye(x.shape[0])).max())
+    sample = np.asarray(out[:50_000])
+    err = float(np.abs(np.cov(sample, rowvar=False) - np.eye(data.shape[1])).max())
     del out
     os.unlink(out_path)
     return {
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--path", type=Path, help="where to create the .npy (default: temp dir)")
     parser.add_argument("--rows", type=int, default=1_000_000, help="number of patches m")
     parser.add_argument("--n", type=int, default=64, help="patch length n")
-    parser.add_argument("--chunk-size", type=int, default=None, help="columns per chunk")
+    parser.add_argument("--chunk-size", type=int, default=None, help="rows (patches) per chunk")
     parser.add_argument("--no-release", action="store_true",
                         help="also measure with the memmap page release switched off")
     parser.add_argument("--keep", action="store_true", help="keep the created file")

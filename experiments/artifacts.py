@@ -82,8 +82,10 @@ def save_model(path: str | os.PathLike, config: Mapping[str, Any], model: Any,
 
     Keys: each learned parameter by name (``W`` or ``A``); ``components`` (the estimator's
     ``components_``); ``filters`` (bases in pixel space, one per row); ``patch_shape``,
-    ``channels``, ``kind``, ``config`` (resolved YAML text); ``preprocessing/*`` (the whitener's
-    own saved state, loadable with ``patches.Whitener.load`` after stripping the prefix).
+    ``channels``, ``kind``, ``config`` (resolved YAML text); ``n_features_in``, ``n_samples``
+    and ``dtype`` of the fit (what :func:`~sparselearn.load_run` needs); ``preprocessing/*``
+    (the whitener's own saved state, loadable with ``patches.Whitener.load`` after stripping
+    the prefix).
     """
     arrays: dict[str, Any] = {name: np.asarray(value) for name, value in params.items()}
     arrays.update({
@@ -93,6 +95,9 @@ def save_model(path: str | os.PathLike, config: Mapping[str, Any], model: Any,
         "channels": np.asarray(3 if config["data"]["colour"] else 1),
         "kind": np.asarray(config["model"]["kind"]),
         "config": np.asarray(config_text),
+        "n_features_in": np.asarray(model.n_features_in_),
+        "n_samples": np.asarray(model._m),
+        "dtype": np.asarray(np.dtype(model._dtype).name),
     })
     arrays.update(_whitener_arrays(whitener))
     save_npz(path, arrays)

@@ -24,8 +24,10 @@ from sparselearn.experiments.schema import (
     SCHEMA,
     TOPOGRAPHIC_KINDS,
     Field,
+    canonical_key,
     field_at,
     iter_fields,
+    rename_deprecated,
     suggest,
     validate,
 )
@@ -112,13 +114,19 @@ def parse_override(text: str) -> tuple[str, Any]:
     """Split ``"trainer.max_iter=50"`` into ``("trainer.max_iter", 50)``.
 
     The value is parsed with ``yaml.safe_load`` (so ``0.1`` is a float, ``[8, 8]`` a list,
-    ``null`` is None); its type is checked later against the schema.
+    ``null`` is None); its type is checked later against the schema. A deprecated key
+    (``model.lambda``) is returned under its new name (``model.alpha``).
 
     Raises
     ------
     ConfigError
         No ``=``, an unknown key path (with a suggestion), a section instead of a key, or a value
         YAML cannot parse.
+
+    Warns
+    -----
+    experiments.schema.ConfigDeprecationWarning
+        For a deprecated key, naming the override and the key to use.
     """
     key, sep, value_text = text.partition("=")
     key = key.strip()
@@ -126,6 +134,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not sep or not key:
         raise ConfigError(f"{origin}: expected KEY=VALUE with a dotted key such as "
                           f"trainer.max_iter=50")
+    key = canonical_key(key, origin)
     leaf_field(key, origin)
     try:
         value = yaml.safe_load(value_text) if value_text.strip() else None
@@ -179,8 +188,10 @@ def resolve_config(config: dict[str, Any], origins: Mapping[str, str] | None = N
       folder) and must exist.
     - Keys left ``null`` that feed an estimator argument take the estimator's default, so the
       resolved config shows every value actually used.
-    - Topographic kinds: ``model.grid`` defaults to a square torus and ``rows*cols`` must equal
-      ``model.n_components``; the pool must fit on the torus.
+    - Topographic kinds: the torus sets the size. ``model.n_components`` becomes
+      ``rows*cols`` of ``model.grid``; without a grid, the square torus of
+      ``model.n_components`` (default 64) is used. Both given and disagreeing is an error
+      naming both keys. The pool must fit on the torus.
     - Orthonormal ICA cannot have more filters than data dimensions; PCA cannot keep more
       components than there are pixels.
 
@@ -228,8 +239,10 @@ def resolve_config(config: dict[str, Any], origins: Mapping[str, str] | None = N
             dims = kept
 
     if kind in TOPOGRAPHIC_KINDS:
-        k = model["n_components"]
+        k = model["n_components"]  # None: not given (see schema.validate)
         if model["grid"] is None:
+            if k is None:
+                k = SCHEMA["model"]["n_components"].default
             side = math.isqrt(k)
             if side * side != k:
                 raise ConfigError(f"{origin_of('model.n_components')}: model.grid: needed for "
@@ -237,9 +250,13 @@ def resolve_config(config: dict[str, Any], origins: Mapping[str, str] | None = N
                                   f"perfect square; expected [rows, cols] with rows*cols = {k}")
             model["grid"] = [side, side]
         rows, cols = model["grid"]
-        if rows * cols != k:
-            raise ConfigError(f"{origin_of('model.grid')}: model.grid: expected rows*cols == "
-                              f"model.n_components ({k}), found {rows}x{cols} = {rows * cols}")
+        if k is not None and rows * cols != k:
+            raise ConfigError(f"{origin_of('model.grid')}: model.n_components and model.grid "
+                              f"disagree: model.grid is {rows}x{cols}, rows*cols = "
+                              f"{rows * cols} components, but model.n_components is {k} "
+                              f"({origin_of('model.n_components')}); for kind '{kind}' give "
+                              f"only model.grid, the number of components is rows*cols")
+        model["n_components"] = rows * cols
         if model["pool"] > min(rows, cols):
             raise ConfigError(f"{origin_of('model.pool')}: model.pool: expected at most "
                               f"{min(rows, cols)} (the smaller side of the {rows}x{cols} "
@@ -276,8 +293,13 @@ def config_from_dict(raw: Mapping[str, Any], overrides: Iterable[str] = (),
                      origin: str = "config", base_dir: str | os.PathLike | None = None,
                      origins: Mapping[str, str] | None = None,
                      check_paths: bool = True) -> dict[str, Any]:
-    """Validate and resolve a config given as a dict (plus overrides)."""
+    """Validate and resolve a config given as a dict (plus overrides).
+
+    Deprecated keys of ``raw`` (``model.lambda``) are renamed, with a warning, before the
+    overrides are applied, so an override of the new key (``model.alpha=...``) replaces them.
+    """
     origins = dict(origins or {})
+    raw = rename_deprecated(raw, origins, origin)
     raw = apply_overrides(raw, overrides, origins)
     config = validate(raw, origins, default_origin=origin)
     return resolve_config(config, origins, origin, base_dir, check_paths)

@@ -23,7 +23,8 @@ class Data:
         Normalised patches, one example per column, *before* whitening: the estimator gets
         the whitener as its ``preprocessor`` and applies it itself.
     whitener : patches.Whitener or None
-        Whitener fitted on ``x`` (also maps filters and bases back to pixels).
+        Whitener fitted on ``x.T`` (a scikit-learn transformer on ``(n_samples, n_features)``
+        arrays, one patch per row; also maps filters and bases back to pixels).
     patch_shape : (int, int)
     channels : int
     """
@@ -68,7 +69,7 @@ def build_data(config: Mapping[str, Any]) -> Data:
             whitener = patches.Whitener(method=whitening["method"],
                                         epsilon=whitening["epsilon"],
                                         n_components=whitening["n_components"])
-            whitener.fit(x)
+            whitener.fit(x.T)  # (m, n) view, one patch per row: no copy
     except (ValueError, OSError) as exc:
         raise DataError(f"data (source {data['source']!r}): {exc}") from exc
     return Data(np.ascontiguousarray(x, dtype=dtype), whitener, (height, width), channels)

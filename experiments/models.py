@@ -51,7 +51,7 @@ def estimator_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def build_estimator(config: Mapping[str, Any], callbacks: Sequence[Any] = (),
-                    preprocessor: Any = None) -> Any:
+                    preprocessor: Any = None, blas_threads: int | None = 1) -> Any:
     """An unfitted estimator configured by ``config``.
 
     Parameters
@@ -61,13 +61,17 @@ def build_estimator(config: Mapping[str, Any], callbacks: Sequence[Any] = (),
     callbacks : sequence of trainers.Callback
     preprocessor : object, optional
         The fitted whitener, stored by the estimator for ``transform`` of raw data.
+    blas_threads : int or None
+        The estimator's ``blas_threads``: at most this many BLAS threads in ``fit`` and
+        ``transform`` (None: the BLAS default). Ignored by a class without the parameter.
     """
     kind = config["model"]["kind"]
     cls = estimator_class(kind)
     accepted = inspect.signature(cls).parameters
     kwargs = estimator_kwargs(config)
     extra = {"random_state": config["seed"], "callbacks": list(callbacks),
-             "preprocessor": preprocessor, "dtype": np.dtype(config["data"]["dtype"])}
+             "preprocessor": preprocessor, "dtype": np.dtype(config["data"]["dtype"]),
+             "blas_threads": blas_threads}
     kwargs.update({k: v for k, v in extra.items() if k in accepted})
     return cls(**kwargs)
 

@@ -1,4 +1,4 @@
-"""The end-of-run summary printed by ``scripts/train.py``."""
+"""The end-of-run summary printed by ``sparselearn train``."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def format_summary(result: RunResult) -> str:
     """A few lines: status, final objective and terms, wall time, where the files are."""
     if result.status == "interrupted":
         head = (f"interrupted after {result.iterations} iterations; continue with: "
-                f"python scripts/train.py --resume {result.run_dir}")
+                f"sparselearn train --resume {result.run_dir}")
     else:
         head = f"finished: {result.iterations} iterations"
         if result.stop_reason:

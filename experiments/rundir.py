@@ -78,7 +78,7 @@ def check_run_dir(path: str | os.PathLike, need: tuple[str, ...] = (CONFIG,)) ->
         raise RunDirError(f"{path}: no such run directory")
     if not (path / CONFIG).is_file():
         raise RunDirError(f"{path}: not a run directory (no {CONFIG}; expected a folder "
-                          f"written by scripts/train.py)")
+                          f"written by sparselearn train)")
     for name in need:
         if not (path / name).is_file():
             raise RunDirError(f"{path}: run directory has no {name}")

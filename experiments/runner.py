@@ -76,7 +76,7 @@ class RunResult:
 
 def _config_header(kind: str) -> str:
     return (f"Resolved config of this run (model.kind: {kind}); every default is explicit.\n"
-            "Written by experiments.run_training; resume with scripts/train.py --resume DIR.")
+            "Written by experiments.run_training; resume with: sparselearn train --resume DIR")
 
 
 def _as_config(config: Mapping[str, Any] | str | os.PathLike | None) -> dict[str, Any]:
@@ -95,7 +95,8 @@ def _files(run_dir: Path) -> dict[str, str]:
 def run_training(config: Mapping[str, Any] | str | os.PathLike | None,
                  out_dir: str | os.PathLike | None = None,
                  resume: str | os.PathLike | bool | None = None, progress: bool = True,
-                 stop_event: threading.Event | None = None) -> RunResult:
+                 stop_event: threading.Event | None = None,
+                 blas_threads: int | None = 1) -> RunResult:
     """Train one model as the config says and write its run directory.
 
     Parameters
@@ -116,6 +117,10 @@ def run_training(config: Mapping[str, Any] | str | os.PathLike | None,
         Polled after every outer iteration; when set, training stops at that boundary, a
         checkpoint is written and the result has status ``"interrupted"``. Default:
         :data:`experiments.signals.STOP_REQUESTED` (set by the scripts' signal handlers).
+    blas_threads : int or None
+        The estimator's ``blas_threads`` (default 1: one BLAS thread in ``fit``; None: the
+        BLAS default, e.g. as set by ``OMP_NUM_THREADS``). Not part of the config: it changes
+        speed, not results.
 
     Returns
     -------
@@ -175,7 +180,8 @@ def run_training(config: Mapping[str, Any] | str | os.PathLike | None,
         CheckpointCallback(checkpoint, cfg["trainer"]["checkpoint_every"]),
         stopper,
     ]
-    model = build_estimator(cfg, callbacks, preprocessor=data.whitener)
+    model = build_estimator(cfg, callbacks, preprocessor=data.whitener,
+                            blas_threads=blas_threads)
     from sparselearn.trainers import TrainingDiverged
 
     try:
@@ -231,6 +237,8 @@ def _result_from_dir(run_dir: Path, cfg: Mapping[str, Any], started: float) -> R
 
 
 def resume_training(run_dir: str | os.PathLike, progress: bool = True,
-                    stop_event: threading.Event | None = None) -> RunResult:
+                    stop_event: threading.Event | None = None,
+                    blas_threads: int | None = 1) -> RunResult:
     """Continue the run in ``run_dir`` from its checkpoint (see :func:`run_training`)."""
-    return run_training(None, run_dir, resume=True, progress=progress, stop_event=stop_event)
+    return run_training(None, run_dir, resume=True, progress=progress, stop_event=stop_event,
+                        blas_threads=blas_threads)

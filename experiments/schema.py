@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
+import sys
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,12 +21,36 @@ from sparselearn.experiments.errors import ConfigError
 from sparselearn.plotting.tiles import SORT_KEYS
 
 __all__ = ["Field", "SCHEMA", "MODEL_KINDS", "TOPOGRAPHIC_KINDS", "ICA_KINDS",
-           "SPARSE_CODING_KINDS", "validate", "iter_fields", "field_at", "describe"]
+           "SPARSE_CODING_KINDS", "DEPRECATED_KEYS", "ConfigDeprecationWarning", "canonical_key",
+           "rename_deprecated", "validate", "iter_fields", "field_at", "describe"]
 
 MODEL_KINDS = ("ica", "rica", "sparse_coding", "topographic", "tica", "dictionary")
 ICA_KINDS = ("ica", "rica", "tica")
 SPARSE_CODING_KINDS = ("sparse_coding", "topographic")
 TOPOGRAPHIC_KINDS = ("topographic", "tica")
+#: Deprecated dotted keys → the key that replaced them (same value, same meaning). They are
+#: still accepted in config files, overrides and sweep files, with a
+#: :class:`ConfigDeprecationWarning` naming where they were found; an old key and its new one
+#: given together are an error. Each pair shares its section.
+DEPRECATED_KEYS: dict[str, str] = {"model.lambda": "model.alpha"}
+
+
+class ConfigDeprecationWarning(DeprecationWarning):
+    """A config, override or sweep file uses a deprecated key (see :data:`DEPRECATED_KEYS`).
+
+    The key to change is in the user's own file, so the warning is issued as coming from
+    ``__main__`` (at the file and line of the key when known): Python's default filters then
+    show it, once per message, like a deprecation triggered by the user's own script, and
+    ``-W`` options or ``warnings`` filters on this category or on ``DeprecationWarning`` still
+    apply.
+    """
+
+
+#: ``__warningregistry__`` of :func:`canonical_key`: each message is shown once (per filter
+#: state) even when a sweep loads the same base file for every run.
+_WARNING_REGISTRY: dict = {}
+_FILE_LINE = re.compile(r"^(?P<file>.+?):(?P<line>\d+)(?::|$)")
+
 _TYPE_NAMES = {
     "int": "an integer",
     "float": "a number",
@@ -56,8 +83,10 @@ class Field:
     kinds : tuple of str, optional
         Model kinds that use this key (``None``: all). Setting it for another kind is an error.
     estimator_arg : str or mapping of kind to str, optional
-        Keyword argument of the estimator constructor this key feeds (per kind when the
-        estimators name it differently).
+        Keyword argument of the estimator constructor this key feeds: one name for every kind
+        (the estimators use one name per role), or a mapping for a key that feeds only some of
+        the kinds it is valid for (``model.n_components``: not the topographic ones, whose
+        size is ``model.grid``).
     estimator_values : mapping, optional
         Config value → estimator value, for values the estimator spells differently (e.g.
         ``{"none": None}``); values not listed are passed unchanged (see :meth:`to_estimator`).
@@ -155,16 +184,16 @@ SCHEMA: dict[str, Any] = {
     },
     "model": {
         "kind": _f("str", None, "which model to learn", choices=MODEL_KINDS, required=True),
-        "n_components": _f("int", 64, "number of bases / filters (features)", **_POS_INT,
-                           estimator_arg="n_components"),
-        "lambda": _f("float", None, "weight of the sparsity term (null: estimator default); "
-                     "for dictionary it is the lasso α of ½‖x − As‖² + α‖s‖₁ per example, "
-                     "the α of scikit-learn and SPAMS",
-                     nullable=True, **_NONNEG,
-                     estimator_arg={"rica": "lambda_", "tica": "lambda_",
-                                    "sparse_coding": "lambda_", "topographic": "lambda_",
-                                    "dictionary": "alpha"},
-                     kinds=("rica", "tica", *SPARSE_CODING_KINDS, "dictionary")),
+        "n_components": _f("int", 64, "number of bases / filters (features); topographic "
+                           "kinds: rows*cols of model.grid, derived from it (give only the "
+                           "grid)", **_POS_INT,
+                           estimator_arg={kind: "n_components" for kind in MODEL_KINDS
+                                          if kind not in TOPOGRAPHIC_KINDS}),
+        "alpha": _f("float", None, "weight of the sparsity term, α (null: estimator default); "
+                    "for dictionary it is the lasso α of ½‖x − As‖² + α‖s‖₁ per example, "
+                    "the α of scikit-learn and SPAMS; model.lambda is its deprecated name",
+                    nullable=True, **_NONNEG, estimator_arg="alpha",
+                    kinds=("rica", "tica", *SPARSE_CODING_KINDS, "dictionary")),
         "epsilon": _f("float", None, "smoothing inside √(· + ε) (null: estimator default)",
                       nullable=True, **_POS, estimator_arg="epsilon",
                       kinds=(*ICA_KINDS, *SPARSE_CODING_KINDS)),
@@ -186,7 +215,8 @@ SCHEMA: dict[str, Any] = {
                          nullable=True, choices=("weight_decay", "unit_norm"),
                          kinds=SPARSE_CODING_KINDS, estimator_arg="constraint"),
         "grid": _f("int_pair", None,
-                   "torus rows and columns; rows*cols must equal n_components (null: square)",
+                   "torus rows and columns; sets the number of components, rows*cols "
+                   "(null: the square torus of model.n_components)",
                    nullable=True, low=1, kinds=TOPOGRAPHIC_KINDS, estimator_arg="grid"),
         "pool": _f("int", 3, "neighbourhood size on the torus (pool x pool)", **_POS_INT,
                    kinds=TOPOGRAPHIC_KINDS, estimator_arg="pool"),
@@ -206,11 +236,7 @@ SCHEMA: dict[str, Any] = {
                          "iterations of the inner solver per outer iteration: W-steps (ICA "
                          "kinds), s-step iterations (sparse coding) or lasso iterations per batch "
                          "(dictionary); null: estimator default",
-                         nullable=True, **_POS_INT,
-                         estimator_arg={"ica": "inner_iter", "rica": "inner_iter",
-                                        "tica": "inner_iter", "sparse_coding": "s_max_iter",
-                                        "topographic": "s_max_iter",
-                                        "dictionary": "code_max_iter"}),
+                         nullable=True, **_POS_INT, estimator_arg="inner_iter"),
         "solver": _f("str", None, "s-step solver (A-step is closed form; null: estimator "
                      "default)", nullable=True, choices=("accelerated", "lbfgs", "cg"),
                      kinds=SPARSE_CODING_KINDS, estimator_arg="s_solver"),
@@ -271,9 +297,117 @@ def _found(value: Any) -> str:
 
 
 def suggest(key: str, candidates: list[str], prefix: str = "") -> str:
-    """``; did you mean 'prefix.x'?`` for the closest candidate, or an empty string."""
-    close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.6)
-    return f"; did you mean '{prefix}{close[0]}'?" if close else ""
+    """``; did you mean 'prefix.x'?`` for the closest candidate, or an empty string.
+
+    Deprecated keys under ``prefix`` (:data:`DEPRECATED_KEYS`) count as candidates too, and a
+    near miss of one suggests the key that replaced it (``model.lamda`` → ``model.alpha``).
+    """
+    dotted = any("." in candidate for candidate in candidates)
+    aliases = {old[len(prefix):]: new[len(prefix):] for old, new in DEPRECATED_KEYS.items()
+               if old.startswith(prefix) and ("." in old[len(prefix):]) == dotted}
+    pool = list(candidates) + [old for old in aliases if old not in candidates]
+    close = difflib.get_close_matches(key, pool, n=1, cutoff=0.6)
+    return f"; did you mean '{prefix}{aliases.get(close[0], close[0])}'?" if close else ""
+
+
+def canonical_key(path: str, origin: str) -> str:
+    """The current name of dotted key ``path``; a deprecated one warns and is translated.
+
+    Parameters
+    ----------
+    path : str
+        A dotted config key as written (``"model.lambda"``).
+    origin : str
+        Where it was found (``"configs/rica.yaml:30"``, ``"override 'model.lambda=0.1'"``), for
+        the warning.
+
+    Returns
+    -------
+    str
+        ``path`` itself, or the key that replaced it (:data:`DEPRECATED_KEYS`).
+
+    Warns
+    -----
+    ConfigDeprecationWarning
+        When ``path`` is deprecated: names ``origin``, the old key and the one to use.
+    """
+    new = DEPRECATED_KEYS.get(path)
+    if new is None:
+        return path
+    message = (f"{origin}: {path} is deprecated and will be removed; use {new} (same value, "
+               f"same meaning)")
+    place = _FILE_LINE.match(origin)
+    if place is not None:  # the config file and line of the key
+        filename, lineno = place["file"], int(place["line"])
+    else:  # an override or a dict: the caller's line
+        frame = sys._getframe(1)
+        filename, lineno = frame.f_code.co_filename, frame.f_lineno
+    warnings.warn_explicit(message, ConfigDeprecationWarning, filename, lineno,
+                           module="__main__", registry=_WARNING_REGISTRY)
+    return new
+
+
+def rename_deprecated(raw: Any, origins: dict[str, str] | None = None,
+                      default_origin: str = "config") -> Any:
+    """``raw`` with every deprecated key (:data:`DEPRECATED_KEYS`) moved to its new name.
+
+    Parameters
+    ----------
+    raw : mapping
+        A nested config as read from YAML. Anything else is returned unchanged (for
+        :func:`validate` to report).
+    origins : dict, optional
+        Dotted key → where it came from; updated in place so that the new key keeps the old
+        key's origin.
+    default_origin : str
+        Origin of keys not in ``origins``.
+
+    Returns
+    -------
+    mapping
+        ``raw`` itself when nothing is deprecated, else a copy (the sections on the way copied,
+        the rest shared).
+
+    Raises
+    ------
+    ConfigError
+        When a deprecated key and its replacement are both given (naming both).
+
+    Warns
+    -----
+    ConfigDeprecationWarning
+        For each deprecated key found, naming its origin and the key to use.
+    """
+    if not isinstance(raw, Mapping):
+        return raw
+    origins = {} if origins is None else origins
+    out: Any = raw
+    for old, new in DEPRECATED_KEYS.items():
+        section_path, old_key = old.rsplit(".", 1)
+        new_key = new.rsplit(".", 1)[1]
+        section = _get(out, section_path)
+        if not isinstance(section, Mapping) or old_key not in section:
+            continue
+        where = origins.get(old, default_origin)
+        if new_key in section:
+            other = origins.get(new)
+            at = f" ({new} at {other})" if other is not None and other != where else ""
+            raise ConfigError(f"{where}: {old} and {new} are both given{at}; {old} is the "
+                              f"deprecated name of {new} (same value, same meaning): keep only "
+                              f"{new}")
+        canonical_key(old, where)
+        renamed = {(new_key if key == old_key else key): value for key, value in section.items()}
+        out = _replace(out, section_path.split("."), renamed)
+        if old in origins:
+            origins.setdefault(new, origins[old])
+    return out
+
+
+def _replace(node: Mapping[str, Any], parts: list[str], value: Any) -> dict[str, Any]:
+    """A copy of ``node`` with the value at path ``parts`` replaced (copies along the path)."""
+    out = dict(node)
+    out[parts[0]] = value if len(parts) == 1 else _replace(node[parts[0]], parts[1:], value)
+    return out
 
 
 def _check_value(field: Field, value: Any, path: str, origin: str) -> Any:
@@ -353,14 +487,24 @@ def validate(raw: Mapping[str, Any], origins: Mapping[str, str] | None = None,
     -------
     dict
         Same nesting as :data:`SCHEMA`; keys the model kind does not use are left out.
+        Deprecated keys (:data:`DEPRECATED_KEYS`) appear under their new names. For the
+        topographic kinds ``model.n_components`` is ``None`` unless given: it is derived from
+        ``model.grid`` by :func:`experiments.config.resolve_config`.
 
     Raises
     ------
     ConfigError
         Unknown key (with a near-miss suggestion), wrong type, out-of-range value, a required
-        key missing, or a key set that the chosen model kind does not use.
+        key missing, a key set that the chosen model kind does not use, or a deprecated key
+        given together with its replacement.
+
+    Warns
+    -----
+    ConfigDeprecationWarning
+        For each deprecated key (see :func:`rename_deprecated`).
     """
     origins = dict(origins or {})
+    raw = rename_deprecated(raw, origins, default_origin)
 
     def origin_of(path: str) -> str:
         return origins.get(path, default_origin)
@@ -404,6 +548,8 @@ def validate(raw: Mapping[str, Any], origins: Mapping[str, str] | None = None,
             raise ConfigError(f"{origin_of(path)}: {path}: not used by model.kind '{kind}' "
                               f"(used by {', '.join(field.kinds)}); remove it")
         _get(config, section).pop(key, None)
+    if kind in TOPOGRAPHIC_KINDS and _get(raw, "model.n_components") is None:
+        config["model"]["n_components"] = None  # rows*cols of model.grid, set on resolution
     return config
 
 

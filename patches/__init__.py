@@ -1,8 +1,10 @@
-"""sparselearn: patches room -- images and arrays to whitened ``n × m`` patch matrices and back.
+"""sparselearn: patches room -- images and arrays to whitened patch matrices and back.
 
-One example per column throughout (``x`` is ``n × m``). See :mod:`patches.sources` for what a
-source can be, :mod:`patches.layout` for the layout of a (colour) patch vector and the grey
-conversion, :mod:`patches.whitening` for the maths of PCA/ZCA.
+One example per column (``x`` is ``n × m``) everywhere except :class:`Whitener`, a
+scikit-learn transformer on ``(n_samples, n_features)`` (one patch per row: pass ``x.T``). See
+:mod:`patches.sources` for what a source can be, :mod:`patches.layout` for the layout of a
+(colour) patch vector and the grey conversion, :mod:`patches.whitening` for the maths of
+PCA/ZCA.
 """
 
 from .layout import GREY_WEIGHTS, image_to_patch_vector, patch_vector_to_image, rgb_to_grey
@@ -21,7 +23,7 @@ from .sources import (
     read_image,
 )
 from .synthetic import DISTRIBUTIONS, ica_mixture, random_orthogonal, sparse_dictionary_data
-from .whitening import Whitener, chunked_covariance, iter_column_chunks
+from .whitening import Whitener, chunked_covariance, iter_row_chunks
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -40,7 +42,7 @@ __all__ = [
     "dictionary_recovery",
     "ica_mixture",
     "image_to_patch_vector",
-    "iter_column_chunks",
+    "iter_row_chunks",
     "load_natural_image",
     "load_source",
     "normalise",

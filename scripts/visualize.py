@@ -1,46 +1,13 @@
 #!/usr/bin/env python
-"""Redraw the filter sheet and training curves of a run directory (finished or interrupted).
+"""``python scripts/visualize.py ARGS`` is ``sparselearn visualize ARGS``.
 
-Usage::
-
-    python scripts/visualize.py RUN_DIR [--out FILE] [--sort {variance,norm,orientation,...}]
-
-Exit status: 0 done, 2 usage error (not a run directory, unknown sort key, ...).
+The command lives in :mod:`sparselearn.cli` (so an installed wheel has it too); see
+``sparselearn visualize --help``.
 """
 
-from __future__ import annotations
-
-import argparse
 import sys
 
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Command-line arguments."""
-    from sparselearn.plotting import SORT_KEYS
-
-    parser = argparse.ArgumentParser(prog="visualize.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by train.py")
-    parser.add_argument("--out", metavar="FILE",
-                        help="filter sheet destination (default RUN_DIR/filters.png); the "
-                             "curves go next to it as <stem>_curves.png")
-    parser.add_argument("--sort", choices=SORT_KEYS,
-                        help="sort tiles by a statistic (default: model order, torus order "
-                             "for topographic models)")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    return parser.parse_args(argv)
-
-
-def main(args: argparse.Namespace) -> int:
-    """Redraw and say where the pictures are."""
-    from sparselearn.experiments import redraw_run
-
-    for name, path in redraw_run(args.run_dir, out=args.out, sort=args.sort).items():
-        print(f"{name}: {path}")
-    return 0
-
+from sparselearn.cli import main
 
 if __name__ == "__main__":
-    arguments = parse_args()
-    from sparselearn.experiments.cli import run_cli
-
-    sys.exit(run_cli(lambda: main(arguments), debug=arguments.debug, prog="visualize.py"))
+    sys.exit(main(["visualize", *sys.argv[1:]]))

@@ -18,25 +18,25 @@ and bit-identical resume — lives here once.
 from __future__ import annotations
 
 import copy
-import inspect
 import math
 import time
+import warnings
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any, ClassVar
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .columns import all_finite, default_block, iter_column_blocks, release_pages
 from .state import Callback, StopTraining, TrainingDiverged, TrainState
+from .threads import blas_limit
 from .timing import EvalClock
-from .validation import Constraint, validate_params
+from .validation import IS_BLAS_THREADS, Constraint, validate_params
 
 __all__ = ["BaseTrainer", "NonFiniteObjective", "NotFittedError"]
-
-
-class NotFittedError(ValueError, AttributeError):
-    """The estimator is used before ``fit`` (a ``ValueError``; also an ``AttributeError`` so that
-    ``hasattr(model, "components_")`` is False, as in scikit-learn)."""
 
 
 class NonFiniteObjective(ArithmeticError):
@@ -64,55 +64,62 @@ def guarded(fun: Callable[[np.ndarray], tuple[float, np.ndarray]]) -> Callable:
     return wrapped
 
 
-class BaseTrainer:
-    """Common machinery of the trainers (see the module docstring)."""
+class BaseTrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Common machinery of the trainers (see the module docstring).
+
+    A scikit-learn transformer: ``get_params``/``set_params``/``clone``, input validation with
+    scikit-learn's own messages, ``n_features_in_``, ``feature_names_in_``,
+    ``get_feature_names_out`` and ``set_output``. ``fit``, ``transform`` and
+    ``inverse_transform`` run with at most ``blas_threads`` BLAS threads (threadpoolctl).
+    """
 
     _parameter_constraints: ClassVar[dict[str, Constraint]] = {}
     #: names of the fitted parameters in ``params``, in the seed's orientation
     _param_names: ClassVar[tuple[str, ...]] = ()
+    #: constraints every trainer shares
+    _base_constraints: ClassVar[dict[str, Constraint]] = {"blas_threads": IS_BLAS_THREADS}
 
-    # -- parameters (scikit-learn style) ----------------------------------------------------
-    @classmethod
-    def _get_param_names(cls) -> list[str]:
-        signature = inspect.signature(cls.__init__)
-        return [p.name for p in signature.parameters.values() if p.name != "self"]
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
 
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Constructor parameters as a dict."""
-        return {name: getattr(self, name) for name in self._get_param_names()}
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "_params")
 
-    def set_params(self, **params: Any) -> BaseTrainer:
-        """Set constructor parameters (validated at the next ``fit``)."""
-        valid = self._get_param_names()
-        for name, value in params.items():
-            if name not in valid:
-                raise ValueError(
-                    f"{type(self).__name__}: unknown parameter {name!r}; valid: {', '.join(valid)}"
-                )
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
+    @property
+    def _n_features_out(self) -> int:
+        return int(self.components_.shape[0])
 
     def _validate_params(self) -> None:
-        validate_params(type(self).__name__, self.get_params(), self._parameter_constraints)
+        table = {**self._base_constraints, **self._parameter_constraints}
+        validate_params(type(self).__name__, self.get_params(deep=False), table)
         self._check_param_relations()
 
     def _check_param_relations(self) -> None:
         """Checks across parameters; subclasses override."""
 
+    def _threads(self):
+        """Context limiting BLAS threads to ``blas_threads`` (no limit when None)."""
+        threads = getattr(self, "blas_threads", None)
+        return nullcontext() if threads is None else blas_limit(threads)
+
     # -- data boundary ----------------------------------------------------------------------
-    def _resolve_dtype(self, X: np.ndarray) -> np.dtype:
+    def _resolve_dtype(self, X: Any) -> np.dtype:
         if self.dtype is not None:
             return np.dtype(self.dtype)
-        if X.dtype in (np.float32, np.float64):
-            return X.dtype
+        dtype = getattr(X, "dtype", None)
+        if dtype in (np.float32, np.float64):
+            return np.dtype(dtype)
         return np.dtype(np.float64)
 
-    def _to_columns(self, X: Any, dtype: np.dtype | None, name: str = "X") -> np.ndarray:
+    def _to_columns(self, X: Any, dtype: np.dtype | None, name: str = "X",
+                    reset: bool = False) -> np.ndarray:
         """``(n_samples, n_features)`` → preprocessed ``n × m`` array of ``dtype``.
+
+        ``X`` is validated by scikit-learn (``validate_data``: 2-D, numeric, at least one
+        sample and one feature, no complex or sparse data, ``n_features_in_`` and
+        ``feature_names_in_`` set when ``reset`` and checked otherwise).
 
         Without a ``preprocessor`` and when ``X`` already has ``dtype``, the result is the
         transposed **view** ``X.T``: nothing is copied, also when ``X`` is a memory map
@@ -121,41 +128,44 @@ class BaseTrainer:
         column); BLAS reads it as it is, and every evaluation on it is deterministic, so a
         resumed fit on the same ``X`` stays bit-identical.
 
-        A dtype conversion or a ``preprocessor`` needs a new array: then ``x`` is a C-ordered
-        copy (converted block by block from a memory map, so that the map's pages do not stay
-        resident), and the preprocessor's output is copied once more if it is not already a
-        C-ordered array of ``dtype``.
+        A dtype conversion needs a new array, converted block by block from a memory map so
+        that the map's pages do not stay resident. A ``preprocessor`` (any fitted transformer
+        with scikit-learn's orientation, e.g. :class:`~sparselearn.patches.Whitener` or
+        ``PCA(whiten=True)``) is applied to ``X`` and its output transposed the same way.
 
         Finiteness is checked in column blocks (bounded extra memory), raising ``ValueError``
         naming ``name`` on NaN or infinity.
         """
         owner = type(self).__name__
-        X = np.asarray(X)
-        if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
-            raise ValueError(
-                f"{owner}: {name} must be a 2-D array (n_samples, n_features); got shape {X.shape}"
-            )
+        X = validate_data(self, X, reset=reset, dtype="numeric", ensure_all_finite=False)
         if X.dtype.kind not in "fiub":
             raise ValueError(f"{owner}: {name} must hold real numbers; got dtype {X.dtype}")
         if dtype is None:
             dtype = self._resolve_dtype(X)
         dtype = np.dtype(dtype)
+        if self.preprocessor is not None:
+            if not all_finite(X.T):
+                raise ValueError(f"Input {name} holds NaN or infinite values ({owner})")
+            processed = np.asarray(self.preprocessor.transform(X))
+            release_pages(X)  # the preprocessor may have read all of a memory-mapped X
+            if processed.ndim != 2 or processed.shape[0] != X.shape[0]:
+                raise ValueError(
+                    f"{owner}: preprocessor.transform must return (n_samples, n_outputs) = "
+                    f"({X.shape[0]}, ...); got shape {processed.shape}"
+                )
+            X = processed
         if X.dtype == dtype:
             x = X.T  # a view, no copy
         else:
             x = np.empty((X.shape[1], X.shape[0]), dtype=dtype)
             for start, stop, part in iter_column_blocks(X.T, default_block(X.shape[1])):
                 x[:, start:stop] = part
-        if self.preprocessor is not None:
-            x = np.ascontiguousarray(self.preprocessor.transform(x), dtype=dtype)
-            release_pages(X)  # the preprocessor may have read all of a memory-mapped X
         if not all_finite(x):
-            raise ValueError(f"{owner}: {name} holds NaN or infinite values")
+            raise ValueError(f"Input {name} holds NaN or infinite values ({owner})")
         return x
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "_params"):
-            raise NotFittedError(f"{type(self).__name__} is not fitted yet; call fit(X) first.")
+        check_is_fitted(self)
 
     # -- subclass hooks ---------------------------------------------------------------------
     def _initialize(self, x: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -202,11 +212,14 @@ class BaseTrainer:
         -------
         self
         """
+        with self._threads():
+            return self._fit(X, resume)
+
+    def _fit(self, X: Any, resume: dict[str, Any] | None) -> BaseTrainer:
         self._validate_params()
         owner = type(self).__name__
-        dtype = self._resolve_dtype(np.asarray(X))
-        x = self._to_columns(X, dtype)
-        self.n_features_in_ = int(np.asarray(X).shape[1])
+        x = self._to_columns(X, None, reset=True)
+        dtype = x.dtype
         self._dtype = dtype
         self._n, self._m = x.shape
         self._setup(x)
@@ -275,7 +288,19 @@ class BaseTrainer:
             self.stop_reason_ = state.stop_reason
             for callback in callbacks:
                 callback.on_train_end(state)
+        self._warn_if_not_converged()
         return self
+
+    def _warn_if_not_converged(self) -> None:
+        """``ConvergenceWarning`` when ``max_iter`` ended a fit whose ``tol > 0`` was unmet."""
+        tol = getattr(self, "tol", 0.0) or 0.0
+        if self.stop_reason_ == "max_iter" and tol > 0 and self.max_iter > 0:
+            warnings.warn(
+                f"{type(self).__name__} stopped at max_iter={self.max_iter} before the relative "
+                f"change of the objective fell below tol={tol:g}; increase max_iter (or tol) "
+                "for a converged fit.",
+                ConvergenceWarning, stacklevel=4,
+            )
 
     def _setup(self, x: np.ndarray) -> None:
         """Derived sizes before initialisation (e.g. the effective batch size)."""
@@ -334,6 +359,43 @@ class BaseTrainer:
     def _param_shape(self, name: str) -> tuple[int, ...]:
         raise NotImplementedError
 
+    def _load_fitted(self, state: dict[str, Any], n_features_in: int, n_samples: int,
+                     dtype: Any) -> BaseTrainer:
+        """Turn this unfitted estimator into the fitted model of a saved ``state``.
+
+        Parameters
+        ----------
+        state : dict
+            A ``state_dict()``: ``params`` are required; ``rng_state``, ``iteration``,
+            ``history`` and ``solver_state`` are taken when present.
+        n_features_in : int
+            Features of the raw input (before the ``preprocessor``).
+        n_samples : int
+            Examples the model was fitted on (it sets the batch size of mini-batch trainers,
+            which enters their per-example trade-off).
+        dtype : dtype
+            The fitted dtype.
+
+        The result transforms new data; training it further needs the data (``fit`` with
+        ``resume=``).
+        """
+        self._validate_params()
+        owner = type(self).__name__
+        self._dtype = np.dtype(dtype)
+        first = np.asarray(state["params"][self._param_names[0]])
+        n = int(first.shape[_FEATURE_AXIS[self._param_names[0]]])
+        self._n, self._m = n, int(n_samples)
+        self._setup(np.broadcast_to(np.zeros((), dtype=self._dtype), (n, self._m)))
+        rng = _make_rng(self.random_state)
+        full = {"rng_state": rng.bit_generator.state, "iteration": 0, "history": [],
+                "solver_state": {}, **state}
+        params, iteration, history, solver_state = self._load_state(full, rng, owner)
+        self._params, self._rng, self._solver_state = params, rng, solver_state
+        self.history_, self.n_iter_ = history, iteration
+        self.n_features_in_ = int(n_features_in)
+        self.stop_reason_ = state.get("stop_reason")
+        return self
+
     # -- applying the model -----------------------------------------------------------------
     def _encode(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -344,41 +406,59 @@ class BaseTrainer:
     def transform(self, X: Any) -> np.ndarray:
         """Encode ``X`` ``(n_samples, n_features)``; returns ``(n_samples, n_components)``."""
         self._check_fitted()
-        x = self._to_columns(X, self._dtype)
-        if x.shape[0] != self._n:
-            raise ValueError(
-                f"{type(self).__name__}: X must have {self._n} features after preprocessing; "
-                f"got {x.shape[0]}"
-            )
-        return np.ascontiguousarray(self._encode(x).T)
+        with self._threads():
+            x = self._to_columns(X, self._dtype)
+            if x.shape[0] != self._n:
+                raise ValueError(
+                    f"{type(self).__name__}: X must have {self._n} features after "
+                    f"preprocessing; got {x.shape[0]}"
+                )
+            return np.ascontiguousarray(self._encode(x).T)
 
-    def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
+    def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> np.ndarray:
         """``fit(X).transform(X)``."""
-        return self.fit(X).transform(X)
+        return self.fit(X, y, **fit_params).transform(X)
 
-    def inverse_transform(self, S: Any) -> np.ndarray:
-        """Reconstruct data from codes ``S`` of shape ``(n_samples, n_components)``.
+    def inverse_transform(self, X: Any) -> np.ndarray:
+        """Reconstruct data from codes ``X`` of shape ``(n_samples, n_components)``.
 
-        Returns ``(n_samples, n_features)``, in raw space when a ``preprocessor`` is set.
+        Returns ``(n_samples, n_features)``, in the input space of the preprocessor when a
+        ``preprocessor`` is set.
         """
         self._check_fitted()
-        S = np.asarray(S)
-        n_components = self.components_.shape[0]
-        if S.ndim != 2 or S.shape[1] != n_components:
+        owner = type(self).__name__
+        S = check_array(X, dtype="numeric", input_name="X")
+        n_components = self._n_features_out
+        if S.shape[1] != n_components:
             raise ValueError(
-                f"{type(self).__name__}: S must have shape (n_samples, {n_components}); "
+                f"{owner}: X must have shape (n_samples, {n_components}) (codes); "
                 f"got {S.shape}"
             )
-        x = self._decode(np.ascontiguousarray(S.T, dtype=self._dtype))
-        if self.preprocessor is not None:
-            x = np.asarray(self.preprocessor.inverse_transform(x))
-        return np.ascontiguousarray(x.T)
+        with self._threads():
+            x = self._decode(np.ascontiguousarray(S.T, dtype=self._dtype))
+            if self.preprocessor is not None:
+                return np.ascontiguousarray(self.preprocessor.inverse_transform(x.T))
+            return np.ascontiguousarray(x.T)
+
+
+#: Axis of each fitted parameter that runs over the (preprocessed) features.
+_FEATURE_AXIS = {"W": 1, "A": 0}
 
 
 def _make_rng(random_state: Any) -> np.random.Generator:
+    """The fit's Generator from ``random_state``; the object passed is never advanced.
+
+    An int or SeedSequence seeds a new PCG64 Generator; a Generator or a legacy
+    ``RandomState`` is copied (its bit generator's state), so fitting twice with the same
+    object gives the same model; None draws fresh entropy.
+    """
     if isinstance(random_state, np.random.Generator):
-        # copy so that fitting twice with the same Generator object is reproducible
         return np.random.Generator(_clone_bit_generator(random_state.bit_generator))
+    if isinstance(random_state, np.random.RandomState):
+        state = random_state.get_state(legacy=False)
+        bit_generator = np.random.MT19937()
+        bit_generator.state = {"bit_generator": "MT19937", "state": state["state"]}
+        return np.random.Generator(bit_generator)
     return np.random.default_rng(random_state)
 
 

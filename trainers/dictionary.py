@@ -37,7 +37,7 @@ _ONLINE = {
     "alpha": Interval(float, 0.0, None),
     "batch_size": Interval(int, 1, None),
     "max_iter": Interval(int, 0, None),
-    "code_max_iter": Interval(int, 1, None),
+    "inner_iter": Interval(int, 1, None),
     "code_tol": Interval(float, 0.0, None),
     "transform_max_iter": Interval(int, 1, None),
     "transform_tol": Interval(float, 0.0, None),
@@ -70,7 +70,7 @@ class OnlineDictionaryLearning(BaseTrainer):
 
     1. **codes**: the batch of lassos by :func:`trainers.solvers.lasso_fista` on ``G = AᵀA`` and
        ``Aᵀx`` (one ``k × k × b`` GEMM per iteration), warm-started at ``soft(Aᵀx, α)`` (the
-       solution were the atoms orthonormal); at most ``code_max_iter`` iterations, fewer when
+       solution were the atoms orthonormal); at most ``inner_iter`` iterations, fewer when
        the relative change of the codes falls below ``code_tol``. The codes need not be
        converged: the statistics average over many batches, and a few iterations on more
        batches learn a better dictionary in the same time than many on fewer;
@@ -105,11 +105,12 @@ class OnlineDictionaryLearning(BaseTrainer):
     max_iter : int
         Outer iterations, i.e. mini-batches (one pass over ``m`` examples is ``m / batch_size``
         of them). ``0`` leaves the initial atoms.
-    code_max_iter : int
-        Most FISTA iterations for the codes of one batch.
+    inner_iter : int
+        Most FISTA iterations for the codes of one batch (called ``code_max_iter`` before;
+        same value and meaning).
     code_tol : float
         Stop the code solver when the relative change of the codes between two checks (every 5
-        iterations) is at most this (0: always ``code_max_iter``).
+        iterations) is at most this (0: always ``inner_iter``).
     transform_max_iter, transform_tol : int, float
         The same for :meth:`transform`.
     dict_sweeps : int
@@ -167,7 +168,7 @@ class OnlineDictionaryLearning(BaseTrainer):
         alpha: float = 1.0,
         batch_size: int = 1024,
         max_iter: int = 100,
-        code_max_iter: int = 10,
+        inner_iter: int = 10,
         code_tol: float = 1e-3,
         transform_max_iter: int = 1000,
         transform_tol: float = 1e-6,
@@ -184,7 +185,7 @@ class OnlineDictionaryLearning(BaseTrainer):
         self.alpha = alpha
         self.batch_size = batch_size
         self.max_iter = max_iter
-        self.code_max_iter = code_max_iter
+        self.inner_iter = inner_iter
         self.code_tol = code_tol
         self.transform_max_iter = transform_max_iter
         self.transform_tol = transform_tol
@@ -291,7 +292,7 @@ class OnlineDictionaryLearning(BaseTrainer):
         A = params["A"]
         b = batch.shape[1]
         with clock.section("code_step"):
-            result = clock.call(self._codes, A, batch, self.code_max_iter, self.code_tol)
+            result = clock.call(self._codes, A, batch, self.inner_iter, self.code_tol)
         code_time, _ = clock.sections.pop("code_step")
         s = result.s
         residual = A @ s

@@ -14,14 +14,14 @@ Orthonormal ICA
     Newton) iteration on the same objective, see :class:`OrthonormalICA`.
 RICA
     .. math::
-        J(W) = \frac{\lambda}{m} \sum \sqrt{(W x)^2 + \epsilon}
+        J(W) = \frac{\alpha}{m} \sum \sqrt{(W x)^2 + \epsilon}
                + \frac{1}{m} \lVert W^T W x - x \rVert_F^2
 
     minimised by L-BFGS (scipy) without constraint; ``k > n`` (overcomplete) is allowed. The
     reconstruction uses the covariance form ``ICAReconstruction.from_data(x)`` (``C = x xᵀ``), so
-    its cost does not grow with ``m``. Both terms are divided by ``m``, so λ is a per-example
-    weight and the defaults do not depend on the number of examples (the UFLDL exercise's λ,
-    which multiplies the undivided sparsity sum, equals this λ divided by ``m``).
+    its cost does not grow with ``m``. Both terms are divided by ``m``, so α (``alpha``) is a
+    per-example weight and the defaults do not depend on the number of examples (the UFLDL
+    exercise's λ, which multiplies the undivided sparsity sum, equals this α divided by ``m``).
 
     With ``row_norm="unit"`` (the default) the cost is evaluated at the filters scaled to unit
     rows, ``J(W̃)`` with ``w̃ᵢ = wᵢ/‖wᵢ‖`` (UFLDL's ``l2rowscaled``/``l2rowscaledg``, Le et al.
@@ -705,7 +705,7 @@ class RICA(_ICABase):
     r"""Reconstruction ICA (Le et al. 2011): sparse responses plus a soft orthonormality.
 
     .. math::
-        J(W) = \frac{\lambda}{m}\sum \sqrt{(Wx)^2 + \epsilon}
+        J(W) = \frac{\alpha}{m}\sum \sqrt{(Wx)^2 + \epsilon}
                + \frac{1}{m}\lVert W^T W x - x\rVert_F^2
 
     minimised with L-BFGS (``scipy.optimize.minimize(method="L-BFGS-B", jac=True)``), one run of
@@ -743,8 +743,8 @@ class RICA(_ICABase):
     ----------
     n_components : int or None
         Number of filters ``k`` (default ``n_features``).
-    lambda_ : float
-        Sparsity weight per example.
+    alpha : float
+        Sparsity weight α per example (called ``lambda_`` before; same value and meaning).
     row_norm : {"unit", None}
         ``"unit"``: evaluate the cost at unit-norm rows and store those (default); ``None``:
         unconstrained ``W`` (overcomplete bases then lose filters to zero norm).
@@ -770,14 +770,14 @@ class RICA(_ICABase):
     """
 
     _parameter_constraints: ClassVar[dict] = {
-        **_COMMON, "lambda_": Interval(float, 0.0, None), "row_norm": OR_NONE(Options(("unit",))),
+        **_COMMON, "alpha": Interval(float, 0.0, None), "row_norm": OR_NONE(Options(("unit",))),
     }
 
     def __init__(
         self,
         n_components: int | None = None,
         *,
-        lambda_: float = 0.1,
+        alpha: float = 0.1,
         row_norm: str | None = "unit",
         epsilon: float = 1e-2,
         max_iter: int = 50,
@@ -789,7 +789,7 @@ class RICA(_ICABase):
         preprocessor: Any = None,
     ) -> None:
         self.n_components = n_components
-        self.lambda_ = lambda_
+        self.alpha = alpha
         self.row_norm = row_norm
         self.epsilon = epsilon
         self.max_iter = max_iter
@@ -809,7 +809,7 @@ class RICA(_ICABase):
         m = x.shape[1]
         if reconstruction is None:
             reconstruction = ICAReconstruction.from_data(x)
-        return (self.lambda_ / m) * self._sparsity_term() + (1.0 / m) * reconstruction
+        return (self.alpha / m) * self._sparsity_term() + (1.0 / m) * reconstruction
 
     def _iterate(self, x, params, rng, clock):
         total = self._objective_terms(x, self._reconstruction)
@@ -833,7 +833,7 @@ class RICA(_ICABase):
         sparsity = self._sparsity_term()
         value = clock.call(sparsity.value, {"W": W, "x": x})
         common = self._common_record(x, W, clock)
-        objective = (self.lambda_ * value + common["ica_reconstruction"]) / m
+        objective = (self.alpha * value + common["ica_reconstruction"]) / m
         return {"objective": objective, sparsity.name: value, **common}
 
 
@@ -841,7 +841,7 @@ class TopographicICA(RICA):
     r"""Topographic ICA: RICA with responses pooled over torus neighbourhoods.
 
     .. math::
-        J(W) = \frac{\lambda}{m}\sum \sqrt{V (Wx)^{\circ 2} + \epsilon}
+        J(W) = \frac{\alpha}{m}\sum \sqrt{V (Wx)^{\circ 2} + \epsilon}
                + \frac{1}{m}\lVert W^T W x - x\rVert_F^2
 
     with ``V = grouping_matrix(grid, pool, wrap)``: the ``k = rows·cols`` filters on a torus,
@@ -850,26 +850,43 @@ class TopographicICA(RICA):
     particular ``row_norm="unit"`` (default) evaluates the cost at unit-norm rows, which keeps
     every unit of an overcomplete torus (e.g. 121 filters on 11 × 11 for 8 × 8 patches) alive.
 
+    The number of filters is set by ``grid`` alone (there is no ``n_components`` parameter).
+
     Parameters
     ----------
     grid : (int, int)
-        Torus shape; ``n_components`` must be ``rows·cols`` (or None).
+        Torus shape ``(rows, cols)``; the model has ``rows·cols`` filters.
     pool : int
-        Side of the pooling neighbourhood.
+        Side of the pooling neighbourhood (at most ``min(grid)``).
     wrap : bool
         Torus (True) or open grid.
+    alpha : float
+        Sparsity weight α per example (called ``lambda_`` before; same value and meaning).
+    row_norm, epsilon, max_iter, inner_iter, tol, random_state, dtype, callbacks, preprocessor
+        As in :class:`RICA`.
+
+    Attributes
+    ----------
+    n_components_ : int
+        Number of filters, ``rows·cols``.
+    grouping_ : ndarray of shape (rows·cols, rows·cols)
+        The grouping matrix ``V``.
+    components_, n_iter_, history_
+        As in :class:`RICA` (``topographic_ica_sparsity`` in place of ``ica_sparsity``).
     """
 
-    _parameter_constraints: ClassVar[dict] = {**RICA._parameter_constraints, **TORUS_CONSTRAINTS}
+    _parameter_constraints: ClassVar[dict] = {
+        **{name: c for name, c in RICA._parameter_constraints.items() if name != "n_components"},
+        **TORUS_CONSTRAINTS,
+    }
 
     def __init__(
         self,
-        n_components: int | None = None,
-        *,
         grid: tuple[int, int] = (8, 8),
+        *,
         pool: int = 3,
         wrap: bool = True,
-        lambda_: float = 0.1,
+        alpha: float = 0.1,
         row_norm: str | None = "unit",
         epsilon: float = 1e-2,
         max_iter: int = 50,
@@ -880,21 +897,27 @@ class TopographicICA(RICA):
         callbacks: list[Callback] | None = None,
         preprocessor: Any = None,
     ) -> None:
-        super().__init__(
-            n_components, lambda_=lambda_, row_norm=row_norm, epsilon=epsilon, max_iter=max_iter,
-            inner_iter=inner_iter, tol=tol, random_state=random_state, dtype=dtype,
-            callbacks=callbacks, preprocessor=preprocessor,
-        )
         self.grid = grid
         self.pool = pool
         self.wrap = wrap
+        self.alpha = alpha
+        self.row_norm = row_norm
+        self.epsilon = epsilon
+        self.max_iter = max_iter
+        self.inner_iter = inner_iter
+        self.tol = tol
+        self.random_state = random_state
+        self.dtype = dtype
+        self.callbacks = callbacks
+        self.preprocessor = preprocessor
 
     def _check_param_relations(self) -> None:
-        check_torus(type(self).__name__, self.n_components, self.grid, self.pool)
+        check_torus(type(self).__name__, self.grid, self.pool)
 
     def _setup(self, x: np.ndarray) -> None:
         rows, cols = self.grid
         self._k = rows * cols
+        self.n_components_ = self._k
         self.grouping_ = grouping_matrix((rows, cols), pool=self.pool, wrap=self.wrap)
         self._pooled = TopographicICASparsity(self.grouping_, self.epsilon)
 

@@ -12,7 +12,7 @@ evaluation with the bound term ``Reconstruction.fixed_basis(A, x)`` costs one ``
 GEMM plus a few element-wise passes (≈ 1.5 ms on one core of the development machine), so any
 per-iteration bookkeeping that touches the 242,000-vector more than a few times dominates.
 Measured on that problem (random unit-norm ``A`` 64 × 121, ``x`` whitened natural patches
-64 × 2000, λ = 5e-5, ε = 1e-5, 100 iterations; ``benchmarks/trainer_overhead.py``, run on the
+64 × 2000, α = 5e-5, ε = 1e-5, 100 iterations; ``benchmarks/trainer_overhead.py``, run on the
 2 shared cores of the development machine at a load average of about 7, so absolute times are
 inflated, ratios are what matters):
 

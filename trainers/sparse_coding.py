@@ -5,11 +5,11 @@ Objective (UFLDL scaling, DESIGN.md §3), on a mini-batch ``x`` (``n × b``) wit
 
 .. math::
     J(A, s) = \frac{1}{b} \lVert A s - x \rVert_F^2
-              + \lambda \sum \sqrt{V (s \circ s) + \epsilon} + \gamma \lVert A \rVert_F^2
+              + \alpha \sum \sqrt{V (s \circ s) + \epsilon} + \gamma \lVert A \rVert_F^2
 
 (``V = I`` for plain sparse coding, a torus grouping matrix for the topographic variant). Each
 outer iteration draws a fresh mini-batch of ``b = batch_size`` columns (UFLDL: 2000), warm-starts
-``s = Aᵀx`` with row ``i`` scaled by ``1/‖A_i‖²``, runs ``s_max_iter`` iterations of the s-step
+``s = Aᵀx`` with row ``i`` scaled by ``1/‖A_i‖²``, runs ``inner_iter`` iterations of the s-step
 solver on the bound term ``Reconstruction.fixed_basis(A, x)`` (so an evaluation costs one
 ``k × k × b`` GEMM), then sets ``A`` in closed form.
 
@@ -19,12 +19,12 @@ A-step, ``constraint="unit_norm"`` (scikit-learn, SPAMS; γ unused):
     the least-squares update ``A = x sᵀ (s sᵀ)⁻¹`` (MOD, Engan et al. 1999), then every column
     rescaled to unit norm with the inverse scale moved into the matching row of ``s`` (``As``
     unchanged). Atoms that the codes no longer use are re-seeded with a random data column of
-    the batch. Fixing the atom norms removes the scale ambiguity between ``A`` and ``s``, so λ
+    the batch. Fixing the atom norms removes the scale ambiguity between ``A`` and ``s``, so α
     alone sets the sparsity; MOD's joint least-squares update recovers a planted dictionary
     faster than one projected-gradient step per block would.
 
-Because the reconstruction is divided by ``b`` but the sparsity is not, λ is tied to the batch
-size: per example the s-step solves ``‖As_j − x_j‖² + bλ Σ√(s_j² + ε)``. ``transform`` uses the
+Because the reconstruction is divided by ``b`` but the sparsity is not, α is tied to the batch
+size: per example the s-step solves ``‖As_j − x_j‖² + bα Σ√(s_j² + ε)``. ``transform`` uses the
 same per-example problem (with the ``b`` of the fit) whatever the number of rows it is given,
 solves it in column blocks (bounded memory, also for a memory-mapped ``X``) and, with the
 default accelerated solver, restarts the momentum per example, so the code of an example does
@@ -73,14 +73,14 @@ __all__ = ["OnlineDictionaryLearning", "SparseCoding", "TopographicSparseCoding"
 
 _COMMON = {
     "n_components": OR_NONE(Interval(int, 1, None)),
-    "lambda_": Interval(float, 0.0, None),
+    "alpha": Interval(float, 0.0, None),
     "epsilon": Interval(float, 0.0, None, closed="neither"),
     "gamma": Interval(float, 0.0, None),
     "constraint": Options(["weight_decay", "unit_norm"]),
     "batch_size": Interval(int, 1, None),
     "max_iter": Interval(int, 0, None),
     "s_solver": Options(["accelerated", "lbfgs", "cg"]),
-    "s_max_iter": Interval(int, 1, None),
+    "inner_iter": Interval(int, 1, None),
     "transform_max_iter": Interval(int, 1, None),
     "init": Options(["data", "random"]),
     "tol": Interval(float, 0.0, None),
@@ -98,7 +98,7 @@ class SparseCoding(BaseTrainer):
     docstring for the A-step variants),
 
     .. math::
-        J(A, s) = \frac{1}{b}\lVert A s - x\rVert_F^2 + \lambda \sum \sqrt{s^2 + \epsilon}
+        J(A, s) = \frac{1}{b}\lVert A s - x\rVert_F^2 + \alpha \sum \sqrt{s^2 + \epsilon}
                   + \gamma \lVert A\rVert_F^2 .
 
     At the boundary ``X`` is ``(n_samples, n_features)`` (scikit-learn); it is transposed to
@@ -109,9 +109,10 @@ class SparseCoding(BaseTrainer):
     ----------
     n_components : int or None
         Number of atoms ``k`` (default: ``n_features``).
-    lambda_ : float
-        Sparsity weight λ. The default 5e-4 (with ``batch_size=2000``: a per-example L1 weight
-        ``bλ = 1``) suits whitened data of unit variance; UFLDL's 5e-5 was chosen for its own,
+    alpha : float
+        Sparsity weight α (UFLDL's λ; the parameter was called ``lambda_`` before, same value and
+        meaning). The default 5e-4 (with ``batch_size=2000``: a per-example L1 weight
+        ``bα = 1``) suits whitened data of unit variance; UFLDL's 5e-5 was chosen for its own,
         smaller-scale IMAGES.mat and leaves the codes almost dense on unit-variance data
         (reconstruction error 0.1 % of the energy; localisation and orientation barely above
         random after 40 outer iterations on 64 atoms).
@@ -127,8 +128,8 @@ class SparseCoding(BaseTrainer):
         Outer iterations (UFLDL: 200). ``0`` leaves the initial basis.
     s_solver : {"accelerated", "lbfgs", "cg"}
         s-step solver; see :mod:`trainers.solvers` for the measured choice of the default.
-    s_max_iter : int
-        Iterations of the s-step solver per outer iteration.
+    inner_iter : int
+        Iterations of the s-step solver per outer iteration (called ``s_max_iter`` before).
     transform_max_iter : int
         Iterations of the s-step solver in :meth:`transform`.
     init : {"data", "random"}
@@ -169,14 +170,14 @@ class SparseCoding(BaseTrainer):
         self,
         n_components: int | None = None,
         *,
-        lambda_: float = 5e-4,
+        alpha: float = 5e-4,
         epsilon: float = 1e-5,
         gamma: float = 1e-2,
         constraint: str = "weight_decay",
         batch_size: int = 2000,
         max_iter: int = 200,
         s_solver: str = "accelerated",
-        s_max_iter: int = 50,
+        inner_iter: int = 50,
         transform_max_iter: int = 300,
         init: str = "data",
         tol: float = 0.0,
@@ -186,14 +187,14 @@ class SparseCoding(BaseTrainer):
         preprocessor: Any = None,
     ) -> None:
         self.n_components = n_components
-        self.lambda_ = lambda_
+        self.alpha = alpha
         self.epsilon = epsilon
         self.gamma = gamma
         self.constraint = constraint
         self.batch_size = batch_size
         self.max_iter = max_iter
         self.s_solver = s_solver
-        self.s_max_iter = s_max_iter
+        self.inner_iter = inner_iter
         self.transform_max_iter = transform_max_iter
         self.init = init
         self.tol = tol
@@ -211,8 +212,12 @@ class SparseCoding(BaseTrainer):
         return 1.0 / np.sqrt(self.epsilon)
 
     # -- BaseTrainer hooks ------------------------------------------------------------------
+    def _n_atoms(self, x: np.ndarray) -> int:
+        """Number of atoms ``k`` for data ``x`` (``n × m``)."""
+        return self.n_components if self.n_components is not None else x.shape[0]
+
     def _setup(self, x: np.ndarray) -> None:
-        self._k = self.n_components if self.n_components is not None else x.shape[0]
+        self._k = self._n_atoms(x)
         self._b = min(self.batch_size, x.shape[1])
         self._sparsity = self._sparsity_term()
 
@@ -225,7 +230,7 @@ class SparseCoding(BaseTrainer):
     def _objective(self, A: np.ndarray, x: np.ndarray, clock: EvalClock):
         """The bound s-step objective ``s -> J(A, s)`` (without the constant weight decay)."""
         term = clock.call(Reconstruction.fixed_basis, A, x)
-        total = (1.0 / self._b) * term + self.lambda_ * self._sparsity
+        total = (1.0 / self._b) * term + self.alpha * self._sparsity
 
         def fun(s: np.ndarray) -> tuple[float, np.ndarray]:
             return total.value_and_grad({"s": s}, "s")
@@ -233,10 +238,10 @@ class SparseCoding(BaseTrainer):
         return guarded(clock.timed(fun))
 
     def _lipschitz(self, A: np.ndarray) -> float:
-        """``L = (2/b)‖A‖₂² + λ·c/√ε`` bounds the Hessian of the s-step objective."""
+        """``L = (2/b)‖A‖₂² + α·c/√ε`` bounds the Hessian of the s-step objective."""
         with np.errstate(over="ignore", invalid="ignore"):
             top = np.float64(np.linalg.norm(A, 2)) ** 2
-        lipschitz = 2.0 * top / self._b + self.lambda_ * self._sparsity_curvature()
+        lipschitz = 2.0 * top / self._b + self.alpha * self._sparsity_curvature()
         if not np.isfinite(lipschitz):
             raise NonFiniteObjective("the basis is not finite")
         return float(lipschitz)
@@ -297,7 +302,7 @@ class SparseCoding(BaseTrainer):
             batch = x
         A = params["A"]
         with clock.section("s_step"):
-            s, result = self._solve_codes(A, batch, self.s_max_iter, clock)
+            s, result = self._solve_codes(A, batch, self.inner_iter, clock)
         wall, inside = clock.sections.pop("s_step")
         # the encoding error: codes from the s-step with the basis they were solved for, which
         # is what transform() delivers (the error right after the A-step is optimistic, since
@@ -317,7 +322,7 @@ class SparseCoding(BaseTrainer):
         return {"A": A}, (batch, s), extras
 
     def _full_objective(self):
-        total = (1.0 / self._b) * Reconstruction() + self.lambda_ * self._sparsity
+        total = (1.0 / self._b) * Reconstruction() + self.alpha * self._sparsity
         if self.constraint == "weight_decay":
             total = total + self.gamma * WeightDecay()
         return total
@@ -358,7 +363,7 @@ class SparseCoding(BaseTrainer):
     def _encode(self, x: np.ndarray) -> np.ndarray:
         """Codes of the columns of ``x``, solved in column blocks of :attr:`_transform_block`.
 
-        Every column's problem ``(1/b)‖A s_j − x_j‖² + λ Σ√(V(s_j∘s_j) + ε)`` uses the ``b``
+        Every column's problem ``(1/b)‖A s_j − x_j‖² + α Σ√(V(s_j∘s_j) + ε)`` uses the ``b``
         of the fit (not the number of columns given), so it is the same in every block. With
         ``s_solver="accelerated"`` the solver is run column by column (:func:`_column_fista`:
         momentum and restart per column; the training s-step restarts globally), so a column's
@@ -397,7 +402,7 @@ class SparseCoding(BaseTrainer):
         Uses the fitted per-example trade-off, i.e. ``J / m`` with ``m = len(X)`` of
 
         .. math::
-            \\frac{1}{b}\\lVert A s - x\\rVert^2 + \\lambda \\sum\\sqrt{V(s\\circ s)+\\epsilon}
+            \\frac{1}{b}\\lVert A s - x\\rVert^2 + \\alpha \\sum\\sqrt{V(s\\circ s)+\\epsilon}
 
         (the weight decay, constant in ``s``, is left out). ``S`` is ``(n_samples,
         n_components)``. More than :attr:`_transform_block` examples are evaluated in column
@@ -415,7 +420,7 @@ class SparseCoding(BaseTrainer):
                     f"{type(self).__name__}: S must have shape (n_samples, n_components) = "
                     f"{(m, k)}; got {S.shape}"
                 )
-        total = (1.0 / self._b) * Reconstruction() + self.lambda_ * self._sparsity
+        total = (1.0 / self._b) * Reconstruction() + self.alpha * self._sparsity
         norms = np.einsum("ij,ij->j", A, A) if S is None else None
 
         def codes(part: np.ndarray, start: int, stop: int) -> np.ndarray:
@@ -463,39 +468,59 @@ class TopographicSparseCoding(SparseCoding):
     r"""Topographic sparse coding: the codes are pooled over neighbourhoods of a torus.
 
     .. math::
-        J(A, s) = \frac{1}{b}\lVert A s - x\rVert_F^2 + \lambda \sum \sqrt{V (s\circ s) + \epsilon}
+        J(A, s) = \frac{1}{b}\lVert A s - x\rVert_F^2 + \alpha \sum \sqrt{V (s\circ s) + \epsilon}
                   + \gamma \lVert A\rVert_F^2 ,
 
     with ``V = grouping_matrix(grid, pool, wrap=True)``: the ``k = rows·cols`` features sit on a
     ``rows × cols`` torus and each grid cell pools the ``pool × pool`` block starting there
     (UFLDL: 121 features on 11 × 11, pool 3). ``X`` is ``(n_samples, n_features)``, transposed
-    inside. Parameters as :class:`SparseCoding`, plus:
+    inside. The number of atoms is set by ``grid`` alone (there is no ``n_components``
+    parameter); the other parameters are those of :class:`SparseCoding`.
 
     Parameters
     ----------
     grid : (int, int)
-        Torus shape; ``n_components`` must be ``rows·cols`` (or None).
+        Torus shape ``(rows, cols)``; the model has ``rows·cols`` atoms.
     pool : int
-        Side of the square pooling neighbourhood.
+        Side of the square pooling neighbourhood (at most ``min(grid)``).
+    wrap : bool
+        Torus (True) or open grid.
+    alpha : float
+        Sparsity weight α (called ``lambda_`` before; same value and meaning).
+    epsilon, gamma, constraint, batch_size, max_iter, s_solver, inner_iter
+        As in :class:`SparseCoding`.
+    transform_max_iter, init, tol, random_state, dtype, callbacks, preprocessor
+        As in :class:`SparseCoding`.
+
+    Attributes
+    ----------
+    n_components_ : int
+        Number of atoms, ``rows·cols``.
+    grouping_ : ndarray of shape (rows·cols, rows·cols)
+        The grouping matrix ``V``.
+    components_, n_iter_, history_
+        As in :class:`SparseCoding` (``topographic_l1`` in place of ``smoothed_l1``).
     """
 
-    _parameter_constraints: ClassVar[dict] = {**_COMMON, **TORUS_CONSTRAINTS}
+    _parameter_constraints: ClassVar[dict] = {
+        **{name: c for name, c in _COMMON.items() if name != "n_components"},
+        **TORUS_CONSTRAINTS,
+    }
 
     def __init__(
         self,
-        n_components: int | None = None,
-        *,
         grid: tuple[int, int] = (11, 11),
+        *,
         pool: int = 3,
         wrap: bool = True,
-        lambda_: float = 5e-4,
+        alpha: float = 5e-4,
         epsilon: float = 1e-5,
         gamma: float = 1e-2,
         constraint: str = "weight_decay",
         batch_size: int = 2000,
         max_iter: int = 200,
         s_solver: str = "accelerated",
-        s_max_iter: int = 50,
+        inner_iter: int = 50,
         transform_max_iter: int = 300,
         init: str = "data",
         tol: float = 0.0,
@@ -504,24 +529,36 @@ class TopographicSparseCoding(SparseCoding):
         callbacks: list[Callback] | None = None,
         preprocessor: Any = None,
     ) -> None:
-        super().__init__(
-            n_components, lambda_=lambda_, epsilon=epsilon, gamma=gamma, constraint=constraint,
-            batch_size=batch_size, max_iter=max_iter, s_solver=s_solver, s_max_iter=s_max_iter,
-            transform_max_iter=transform_max_iter, init=init, tol=tol, random_state=random_state,
-            dtype=dtype, callbacks=callbacks, preprocessor=preprocessor,
-        )
         self.grid = grid
         self.pool = pool
         self.wrap = wrap
+        self.alpha = alpha
+        self.epsilon = epsilon
+        self.gamma = gamma
+        self.constraint = constraint
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.s_solver = s_solver
+        self.inner_iter = inner_iter
+        self.transform_max_iter = transform_max_iter
+        self.init = init
+        self.tol = tol
+        self.random_state = random_state
+        self.dtype = dtype
+        self.callbacks = callbacks
+        self.preprocessor = preprocessor
 
     def _check_param_relations(self) -> None:
-        check_torus(type(self).__name__, self.n_components, self.grid, self.pool)
+        check_torus(type(self).__name__, self.grid, self.pool)
+
+    def _n_atoms(self, x: np.ndarray) -> int:
+        rows, cols = self.grid
+        return rows * cols
 
     def _setup(self, x: np.ndarray) -> None:
-        rows, cols = self.grid
-        self.n_components_ = rows * cols
         super()._setup(x)
-        self._k = rows * cols
+        rows, cols = self.grid
+        self.n_components_ = self._k
         self.grouping_ = grouping_matrix((rows, cols), pool=self.pool, wrap=self.wrap)
 
     def _sparsity_term(self):

@@ -21,6 +21,7 @@ __all__ = [
     "validate_params",
     "IS_BOOL",
     "IS_RANDOM_STATE",
+    "IS_BLAS_THREADS",
     "IS_DTYPE",
     "IS_CALLBACKS",
     "IS_PREPROCESSOR",
@@ -88,8 +89,13 @@ IS_BOOL = Constraint(lambda v: isinstance(v, (bool, np.bool_)), "a bool")
 IS_RANDOM_STATE = Constraint(
     lambda v: v is None
     or (isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 0)
-    or isinstance(v, (np.random.Generator, np.random.SeedSequence)),
-    "None, a non-negative int, a numpy Generator or SeedSequence",
+    or isinstance(v, (np.random.Generator, np.random.SeedSequence, np.random.RandomState)),
+    "None, a non-negative int, a numpy Generator, SeedSequence or RandomState",
+)
+IS_BLAS_THREADS = Constraint(
+    lambda v: v is None or (isinstance(v, numbers.Integral) and not isinstance(v, bool)
+                            and v >= 1),
+    "None (the BLAS default) or a positive int",
 )
 IS_DTYPE = Constraint(
     lambda v: v is None or np.dtype(v) in (np.dtype(np.float32), np.dtype(np.float64)),
@@ -116,15 +122,27 @@ IS_SHAPE2 = Constraint(
 TORUS_CONSTRAINTS = {"grid": IS_SHAPE2, "pool": Interval(int, 1, None), "wrap": IS_BOOL}
 
 
-def check_torus(owner: str, n_components: int | None, grid: Any, pool: int) -> None:
-    """Cross-parameter checks of a topographic estimator: ``n_components`` must be
-    ``rows*cols`` (or None) and the ``pool × pool`` neighbourhood must fit on the grid."""
+def check_torus(owner: str, grid: Any, pool: int) -> None:
+    """Cross-parameter check of a topographic estimator: the pooling neighbourhood must fit.
+
+    The estimator's size comes from ``grid`` alone (``rows*cols`` components), so the only
+    relation left to check is ``pool <= min(grid)``.
+
+    Parameters
+    ----------
+    owner : str
+        Class name used as the message prefix.
+    grid : (int, int)
+        Torus shape, already checked by :data:`IS_SHAPE2`.
+    pool : int
+        Side of the pooling neighbourhood.
+
+    Raises
+    ------
+    ValueError
+        ``"<owner>: parameter 'pool' must be at most min(grid) = <n>; got <pool>."``
+    """
     rows, cols = grid
-    if n_components is not None and n_components != rows * cols:
-        raise ValueError(
-            f"{owner}: parameter 'n_components' must be rows*cols = "
-            f"{rows * cols} for grid={tuple(grid)!r}; got {n_components!r}."
-        )
     if pool > min(rows, cols):
         raise ValueError(
             f"{owner}: parameter 'pool' must be at most min(grid) = "

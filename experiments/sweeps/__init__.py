@@ -3,7 +3,7 @@
 ``load_sweep(path)`` reads and validates a sweep file into a :class:`SweepPlan`;
 ``run_sweep(plan, out)`` runs it into a sweep directory (one ordinary run directory per run,
 ``summary.csv``, pictures); ``resume_sweep(dir)`` continues one; ``redraw_report(dir)`` draws its
-report again. ``scripts/sweep.py`` is the command line.
+report again. ``sparselearn sweep`` is the command line.
 """
 
 from sparselearn.experiments.sweeps.executors import DaskExecutor, LocalExecutor, make_executor

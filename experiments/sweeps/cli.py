@@ -1,4 +1,4 @@
-"""Text that ``scripts/sweep.py`` prints: the dry-run listing and the end-of-sweep summary."""
+"""Text that ``sparselearn sweep`` prints: the dry-run listing and the end-of-sweep summary."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def format_result(result: SweepResult) -> str:
         lines.append(f"  {result.statuses[name]}: {name}")
     rest = result.total - done - len(result.failed)
     if result.interrupted or rest:
-        lines.append(f"{rest} runs not finished; continue with: python scripts/sweep.py "
+        lines.append(f"{rest} runs not finished; continue with: sparselearn sweep "
                      f"--resume {result.sweep_dir}")
     lines.append(f"sweep directory: {result.sweep_dir}")
     lines += [f"  {name}: {path}" for name, path in result.files.items()]

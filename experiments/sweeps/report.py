@@ -2,7 +2,7 @@
 
 Everything here reads only the sweep directory (``plan.json`` and the run directories), so the
 report of a finished, running or interrupted sweep can be drawn again at any time
-(``scripts/sweep.py --report DIR``).
+(``sparselearn sweep --report DIR``).
 """
 
 from __future__ import annotations

@@ -2,22 +2,25 @@
 
 A sweep file is YAML::
 
-    base: rica.yaml                 # config file, relative to this sweep file (required)
+    base: rica.yaml                 # config file, relative to this sweep file, or the name
+                                    # of a shipped config (sparselearn configs) (required)
     name: ica-lambda                # optional; default the file's stem
     description: ...                # optional free text
     overrides:                      # optional; applied to every run
       trainer.max_iter: 60
     grid:                           # Cartesian product of lists (last key varies fastest)
-      model.lambda: [0.05, 0.1, 0.3]
+      model.alpha: [0.05, 0.1, 0.3]
       model.n_components: [64, 128]
     points:                         # explicit override sets, run after the grid points
-      - {model.lambda: 1.0, model.n_components: 32}
+      - {model.alpha: 1.0, model.n_components: 32}
     seeds: 2                        # each point with seeds s0, s0+1 (s0: the base seed);
                                     # or a list of seeds such as [0, 7]
 
-Keys are the dotted keys of the train command's overrides. Every expanded run is loaded with
+Keys are the dotted keys of the train command's overrides. A deprecated key (``model.lambda``)
+is read under its new name (``model.alpha``) with a warning, so points, run names and the
+summary use the new name. Every expanded run is loaded with
 :func:`experiments.load_config` (base file + overrides), so it is checked exactly like
-``scripts/train.py CONFIG KEY=VALUE...``; errors name the sweep file, its line and the key.
+``sparselearn train CONFIG KEY=VALUE...``; errors name the sweep file, its line and the key.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import yaml
 
 from sparselearn.experiments.config import leaf_field, load_config, parse_override, read_yaml
 from sparselearn.experiments.errors import ConfigError
-from sparselearn.experiments.schema import suggest
+from sparselearn.experiments.schema import canonical_key, suggest
 from sparselearn.experiments.sweeps.names import dedupe, run_name, short_keys
 
 __all__ = ["RunSpec", "SweepPlan", "load_sweep", "plan_sweep", "format_override",
@@ -134,12 +137,50 @@ def _origin(origins: Mapping[str, str], path: str, default: str) -> str:
 
 
 def _check_key(key: Any, where: str, origin: str) -> str:
-    """A dotted config key that overrides may set (not a section, not unknown)."""
+    """A dotted config key that overrides may set (not a section, not unknown).
+
+    Returns the key under its current name (a deprecated one warns, see
+    :func:`experiments.schema.canonical_key`).
+    """
     if not isinstance(key, str):
         raise ConfigError(f"{origin}: {where}: expected dotted config keys such as "
-                          f"model.lambda, found {key!r}")
+                          f"model.alpha, found {key!r}")
+    key = canonical_key(key, f"{origin}: {where}")
     leaf_field(key, f"{origin}: {where}")
     return key
+
+
+def _canonical_mapping(node: Mapping[str, Any], where: str,
+                       origin_of: Any) -> dict[str, tuple[str, Any]]:
+    """Current key → (key as written, value) of a mapping of dotted keys (checked keys).
+
+    Raises
+    ------
+    ConfigError
+        When two keys name the same config key (a deprecated one and its replacement).
+    """
+    out: dict[str, tuple[str, Any]] = {}
+    for key, value in node.items():
+        origin = origin_of(key)
+        label = f"{where}.{key}" if isinstance(key, str) else where
+        current = _check_key(key, label, origin)
+        if current in out:
+            raise ConfigError(f"{origin}: {label}: {where}.{out[current][0]} sets the same key "
+                              f"({current}; {key if key != current else out[current][0]} is "
+                              f"its deprecated name): keep only {where}.{current}")
+        out[current] = (key, value)
+    return out
+
+
+def _shipped_base(text: str, missing: Path, origin: str) -> Path:
+    """The shipped training config that a ``base:`` naming no file means (``base: rica``)."""
+    from sparselearn import configs
+
+    entry = configs.find(text)
+    if entry is not None and entry.kind == "train":
+        return Path(os.path.abspath(entry.path))
+    raise ConfigError(f"{origin}: base: config file not found: {missing} (nor is '{text}' the "
+                      f"name of a shipped config: {', '.join(configs.names('train'))})")
 
 
 def _check_value(value: Any, where: str, origin: str) -> Any:
@@ -160,20 +201,24 @@ def _mapping(node: Any, where: str, origin: str) -> dict[str, Any]:
     return dict(node)
 
 
-def _read_grid(raw: Any, origins: Mapping[str, str], default: str) -> dict[str, list[Any]]:
+def _read_grid(raw: Any, origins: dict[str, str], default: str) -> dict[str, list[Any]]:
     grid: dict[str, list[Any]] = {}
-    for key, values in _mapping(raw, "grid", _origin(origins, "grid", default)).items():
+    node = _mapping(raw, "grid", _origin(origins, "grid", default))
+    keys = _canonical_mapping(node, "grid",
+                              lambda key: _origin(origins, f"grid.{key}", default))
+    for current, (key, values) in keys.items():
         origin = _origin(origins, f"grid.{key}", default)
-        _check_key(key, f"grid.{key}" if isinstance(key, str) else "grid", origin)
         if not isinstance(values, list) or not values:
             raise ConfigError(f"{origin}: grid.{key}: expected a non-empty list of values, found "
                               f"{values!r}")
         for value in values:
             _check_value(value, f"grid.{key}", origin)
-        texts = [format_override(key, v) for v in values]
+        if current != key and f"grid.{key}" in origins:
+            origins.setdefault(f"grid.{current}", origins[f"grid.{key}"])
+        texts = [format_override(current, v) for v in values]
         if len(set(texts)) != len(texts):
             raise ConfigError(f"{origin}: grid.{key}: values repeat: {values!r}")
-        grid[key] = list(values)
+        grid[current] = list(values)
     return grid
 
 
@@ -187,10 +232,11 @@ def _read_points(raw: Any, origins: Mapping[str, str], default: str) -> list[dic
     points = []
     for number, node in enumerate(raw, start=1):
         where = f"points[{number}]"
-        point = _mapping(node, where, origin)
-        for key, value in point.items():
-            _check_key(key, f"{where}.{key}" if isinstance(key, str) else where, origin)
+        keys = _canonical_mapping(_mapping(node, where, origin), where, lambda key: origin)
+        point = {}
+        for current, (key, value) in keys.items():
             _check_value(value, f"{where}.{key}", origin)
+            point[current] = value
         points.append(point)
     return points
 
@@ -263,30 +309,37 @@ def plan_sweep(raw: Mapping[str, Any], source: str | os.PathLike,
         base = source.parent / base
     base = Path(os.path.abspath(base))
     if not base.is_file():
-        raise ConfigError(f"{_origin(origins, 'base', default)}: base: config file not found: "
-                          f"{base}")
+        base = _shipped_base(base_text, base, _origin(origins, "base", default))
 
-    fixed_map = _mapping(raw.get("overrides"), "overrides",
-                         _origin(origins, "overrides", default))
-    for key, value in fixed_map.items():
-        origin = _origin(origins, f"overrides.{key}", default)
-        _check_key(key, f"overrides.{key}" if isinstance(key, str) else "overrides", origin)
-        _check_value(value, f"overrides.{key}", origin)
-    fixed = [format_override(k, v) for k, v in fixed_map.items()] + list(cli_overrides)
+    fixed_keys = _canonical_mapping(
+        _mapping(raw.get("overrides"), "overrides", _origin(origins, "overrides", default)),
+        "overrides", lambda key: _origin(origins, f"overrides.{key}", default))
+    fixed_map: dict[str, Any] = {}
+    written: dict[str, str] = {}  # current key -> as written in the file, for messages
+    for current, (key, value) in fixed_keys.items():
+        _check_value(value, f"overrides.{key}", _origin(origins, f"overrides.{key}", default))
+        fixed_map[current] = value
+        written[current] = key
     grid = _read_grid(raw.get("grid"), origins, default)
     points = _read_points(raw.get("points"), origins, default)
+    cli_keys = _override_keys(cli_overrides)
+    # command-line overrides under the current key names, so that no run warns again
+    cli_fixed = [f"{key}={text.partition('=')[2]}"
+                 for text, key in zip(cli_overrides, cli_keys, strict=True)]
+    fixed = [format_override(k, v) for k, v in fixed_map.items()] + cli_fixed
 
     varied: list[str] = list(grid)
     for point in points:
         varied += [key for key in point if key not in varied]
-    for text, key in zip(cli_overrides, _override_keys(cli_overrides), strict=True):
+    for text, key in zip(cli_overrides, cli_keys, strict=True):
         if key in varied:
             raise ConfigError(f"override '{text}': '{key}' is varied by the sweep {source}; "
                               f"remove it from the command line or from the sweep")
     for key in fixed_map:
         if key in varied:
-            raise ConfigError(f"{_origin(origins, f'overrides.{key}', default)}: overrides."
-                              f"{key}: the key is also varied by grid or points")
+            raise ConfigError(f"{_origin(origins, f'overrides.{written[key]}', default)}: "
+                              f"overrides.{written[key]}: the key is also varied by grid or "
+                              f"points")
 
     try:
         base_config = load_config(base, fixed)

@@ -8,7 +8,7 @@ Layout::
       summary.csv      one row per run, rewritten atomically after every completion
       metrics.png      final metrics against each varied parameter
       filters.png      the learned filter sheets side by side, in grid order
-      runs/<name>/     one ordinary run directory per run (as scripts/train.py writes)
+      runs/<name>/     one ordinary run directory per run (as sparselearn train writes)
 
 Every file is written atomically; the status of a run is its run directory's ``status.json``.
 """
@@ -93,7 +93,7 @@ def open_sweep_dir(path: str | os.PathLike) -> tuple[Path, SweepPlan]:
         plan = SweepPlan.from_dict(data)
     except FileNotFoundError:
         raise RunDirError(f"{path}: not a sweep directory (no {PLAN}; expected a folder "
-                          f"written by scripts/sweep.py)") from None
+                          f"written by sparselearn sweep)") from None
     except (OSError, ValueError, TypeError) as exc:
         raise RunDirError(f"{path / PLAN}: unreadable sweep plan ({exc})") from None
     (path / RUNS).mkdir(exist_ok=True)

@@ -32,7 +32,7 @@ def test_wrong_type(script, write_yaml):
 
 def test_bad_override(script, configs_dir):
     proc = script("train.py", configs_dir / "rica.yaml", "model.lamda=0.3")
-    _assert_usage_error(proc, "override 'model.lamda=0.3'", "did you mean 'model.lambda'")
+    _assert_usage_error(proc, "override 'model.lamda=0.3'", "did you mean 'model.alpha'")
     proc = script("train.py", configs_dir / "rica.yaml", "trainer.max_iter=fast")
     _assert_usage_error(proc, "trainer.max_iter", "'fast'")
 

@@ -27,7 +27,7 @@ def test_defaults_are_filled_and_visible(write_yaml):
     assert config["data"]["patch_size"] == [8, 8]
     assert config["data"]["whitening"]["method"] == "zca"
     # estimator defaults made explicit
-    assert config["model"]["lambda"] is not None
+    assert config["model"]["alpha"] is not None
     assert config["trainer"]["max_iter"] is not None
     text = format_config(config)
     assert yaml.safe_load(text) == config
@@ -40,7 +40,7 @@ def test_unknown_key_suggests_near_miss(write_yaml):
         load_config(path)
     message = str(err.value)
     assert str(path) in message and ":3" in message
-    assert "model.lamda" in message and "did you mean 'model.lambda'" in message
+    assert "model.lamda" in message and "did you mean 'model.alpha'" in message
 
 
 def test_wrong_type_names_path_expected_found(write_yaml):
@@ -80,10 +80,10 @@ def test_malformed_yaml_shows_line(write_yaml):
 
 def test_overrides_are_typed_by_schema(write_yaml):
     path = write_yaml("model:\n  kind: rica\n")
-    config = load_config(path, ["trainer.max_iter=7", "model.lambda=1e-3", "seed=3",
+    config = load_config(path, ["trainer.max_iter=7", "model.alpha=1e-3", "seed=3",
                                 "data.patch_size=[6, 6]", "data.colour=true"])
     assert config["trainer"]["max_iter"] == 7
-    assert config["model"]["lambda"] == pytest.approx(1e-3)     # "1e-3" is a YAML string
+    assert config["model"]["alpha"] == pytest.approx(1e-3)     # "1e-3" is a YAML string
     assert config["seed"] == 3 and config["data"]["patch_size"] == [6, 6]
     assert config["data"]["colour"] is True
 
@@ -92,7 +92,7 @@ def test_overrides_are_typed_by_schema(write_yaml):
     ("trainer.maxiter=5", "did you mean 'trainer.max_iter'"),
     ("trainer.max_iter", "expected KEY=VALUE"),
     ("trainer=5", "is a section"),
-    ("model.lambda=[1", "cannot parse value"),
+    ("model.alpha=[1", "cannot parse value"),
     ("trainer.max_iter=1.5", "trainer.max_iter: expected an integer"),
 ])
 def test_bad_overrides(write_yaml, override, fragment):

@@ -15,14 +15,14 @@ def _config(write_yaml, model: str, trainer: str = ""):
     return load_config(write_yaml(text))
 
 
-def test_lambda_is_alpha_and_inner_iter_is_code_iterations(write_yaml):
-    config = _config(write_yaml, "  lambda: 0.3\n  forget_rate: 2.5\n  n_components: 40\n",
+def test_alpha_and_inner_iter_reach_the_estimator(write_yaml):
+    config = _config(write_yaml, "  alpha: 0.3\n  forget_rate: 2.5\n  n_components: 40\n",
                      "  inner_iter: 7\n  batch_size: 300\n  max_iter: 11\n")
     model = build_estimator(config)
     assert type(model).__name__ == "OnlineDictionaryLearning"
     assert model.alpha == 0.3
     assert model.forget_rate == 2.5
-    assert model.code_max_iter == 7
+    assert model.inner_iter == 7
     assert model.batch_size == 300
     assert model.max_iter == 11
     assert model.n_components == 40

@@ -1,6 +1,6 @@
-"""scripts/check_gradients.py: the report, its exit codes and its argument errors."""
+"""``sparselearn check-gradients`` (and its wrapper scripts/check_gradients.py): the report, its
+exit codes and its argument errors."""
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -8,16 +8,22 @@ from pathlib import Path
 import pytest
 
 import sparselearn.objectives.check_suite as suite
+from sparselearn import cli
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "check_gradients.py"
 
 
+class _Command:
+    """``script.main(argv)`` runs ``sparselearn check-gradients argv`` in this process."""
+
+    @staticmethod
+    def main(argv):
+        return cli.main(["check-gradients", *argv])
+
+
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("check_gradients_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _Command()
 
 
 def test_report_passes_and_covers_every_term_and_variable(script, capsys):
@@ -60,7 +66,7 @@ def test_float32_report_passes(script, capsys):
 
 def test_a_failing_row_gives_exit_1(script, capsys, monkeypatch):
     bad = suite.CheckRow(term="broken", wrt="A", shape="n=1", fd=1e-3, table=0.0)
-    monkeypatch.setattr(script, "run_checks", lambda dtype, seed: [bad])
+    monkeypatch.setattr(suite, "run_checks", lambda dtype, seed: [bad])
     assert script.main([]) == 1
     out = capsys.readouterr().out
     assert "FAIL" in out and "1 failed" in out
@@ -70,7 +76,7 @@ def test_errors_print_a_message_not_a_traceback(script, capsys, monkeypatch):
     def boom(dtype, seed):
         raise RuntimeError("kaput")
 
-    monkeypatch.setattr(script, "run_checks", boom)
+    monkeypatch.setattr(suite, "run_checks", boom)
     assert script.main([]) == 1
     err = capsys.readouterr().err
     assert "kaput" in err and "Traceback" not in err

@@ -14,7 +14,7 @@ from sparselearn.experiments.sweeps.worker import PointOutcome, PointTask, execu
 TINY_RICA = {
     "seed": 0,
     "data": {"patch_size": 6, "count": 400, "whitening": {"method": "zca", "epsilon": 0.01}},
-    "model": {"kind": "rica", "n_components": 12, "lambda": 0.1},
+    "model": {"kind": "rica", "n_components": 12, "alpha": 0.1},
     "trainer": {"max_iter": 2, "inner_iter": 5},
 }
 
@@ -30,13 +30,13 @@ def write_sweep(folder: Path, sweep: dict, base: dict | None = None,
 
 def kill_worker_for_lambda(task: PointTask) -> PointOutcome:
     """Kill the worker process on runs with lambda 0.3; run the others normally."""
-    if task.config["model"]["lambda"] == 0.3:
+    if task.config["model"]["alpha"] == 0.3:
         os.kill(os.getpid(), signal.SIGKILL)
     return execute_point(task)
 
 
 def kill_worker_once(task: PointTask) -> PointOutcome:
     """Kill the worker on the first attempt of runs with lambda 0.3 only."""
-    if task.config["model"]["lambda"] == 0.3 and task.attempt == 1:
+    if task.config["model"]["alpha"] == 0.3 and task.attempt == 1:
         os.kill(os.getpid(), signal.SIGKILL)
     return execute_point(task)

@@ -69,7 +69,7 @@ def test_sigint_stops_cleanly_and_resume_finishes(tmp_path):
 
 def test_scheduler_local_starts_a_dask_cluster(tmp_path):
     pytest.importorskip("dask.distributed")
-    sweep = write_sweep(tmp_path, {"grid": {"model.lambda": [0.1, 0.3]}})
+    sweep = write_sweep(tmp_path, {"grid": {"model.alpha": [0.1, 0.3]}})
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, SCRIPT, str(sweep), "--scheduler", "local",
                            "--workers", "2", "--out", str(out), "--quiet"], cwd=tmp_path,
@@ -79,12 +79,12 @@ def test_scheduler_local_starts_a_dask_cluster(tmp_path):
 
 
 def test_failed_run_gives_exit_status_1(tmp_path):
-    sweep = write_sweep(tmp_path, {"points": [{"model.lambda": 1.0e308}]})
+    sweep = write_sweep(tmp_path, {"points": [{"model.alpha": 1.0e308}]})
     proc = subprocess.run([sys.executable, SCRIPT, str(sweep), "--out", str(tmp_path / "o"),
                            "--quiet"], cwd=tmp_path, env=_env(), capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 1
-    assert "diverged: lambda=1e+308,seed=0" in proc.stdout
+    assert "diverged: alpha=1e+308,seed=0" in proc.stdout
 
 
 def test_report_of_a_folder_that_is_not_a_sweep(tmp_path):

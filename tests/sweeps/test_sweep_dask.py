@@ -17,7 +17,7 @@ from sparselearn.experiments.sweeps.worker import PointTask
 
 def test_small_grid_on_a_dask_local_cluster(tmp_path):
     distributed = pytest.importorskip("dask.distributed")
-    plan = load_sweep(write_sweep(tmp_path, {"grid": {"model.lambda": [0.1, 0.3]},
+    plan = load_sweep(write_sweep(tmp_path, {"grid": {"model.alpha": [0.1, 0.3]},
                                              "seeds": 2}))
     local = run_sweep(plan, tmp_path / "local", workers=1, progress=False, report=False)
     seen = []

@@ -24,7 +24,7 @@ def pool():
 
 
 def test_grid_2x2_with_2_seeds_on_2_workers(tmp_path, pool):
-    plan = load_sweep(write_sweep(tmp_path, {"grid": {"model.lambda": [0.1, 0.3],
+    plan = load_sweep(write_sweep(tmp_path, {"grid": {"model.alpha": [0.1, 0.3],
                                                       "model.n_components": [8, 12]},
                                              "seeds": 2}))
     seen = []
@@ -37,11 +37,11 @@ def test_grid_2x2_with_2_seeds_on_2_workers(tmp_path, pool):
         assert all((run_dir / name).is_file() for name in RUN_FILES), run_dir
     rows = read_summary(tmp_path / "sweep" / "summary.csv")
     assert len(rows) == 8
-    for column in ("model.lambda", "model.n_components", "seed", "status", "objective",
+    for column in ("model.alpha", "model.n_components", "seed", "status", "objective",
                    "ica_sparsity", "ica_reconstruction", "reconstruction_error", "sparsity",
                    "wall_time", "run_dir"):
         assert column in rows[0]
-    assert {(r["model.lambda"], r["model.n_components"], r["seed"]) for r in rows} == {
+    assert {(r["model.alpha"], r["model.n_components"], r["seed"]) for r in rows} == {
         (lam, k, s) for lam in ("0.1", "0.3") for k in ("8", "12") for s in ("0", "1")}
     assert all(r["status"] == "finished" and float(r["objective"]) > 0 for r in rows)
     # One BLAS thread per worker (set before numpy loaded there).
@@ -58,36 +58,36 @@ def test_failing_points_are_recorded_and_others_finish(tmp_path, pool):
     bad = tmp_path / "bad.npy"
     np.save(bad, np.zeros(3))
     plan = load_sweep(write_sweep(tmp_path, {
-        "grid": {"model.lambda": [0.1, 1.0e308]},
-        "points": [{"data.source": str(bad)}, {"model.lambda": 0.2}]}))
+        "grid": {"model.alpha": [0.1, 1.0e308]},
+        "points": [{"data.source": str(bad)}, {"model.alpha": 0.2}]}))
     result = run_sweep(plan, tmp_path / "sweep", executor=pool, progress=False)
     rows = {r["name"]: r for r in read_summary(tmp_path / "sweep" / "summary.csv")}
     assert result.count("finished") == 2
-    diverged = rows["lambda=1e+308,seed=0"]
+    diverged = rows["alpha=1e+308,seed=0"]
     assert diverged["status"] == "diverged" and "diverged at iteration" in diverged["error"]
     failed = [r for r in rows.values() if r["status"] == "failed"]
     assert len(failed) == 1 and "DataError" in failed[0]["error"]
-    assert rows["lambda=0.1,seed=0"]["status"] == "finished"
-    assert rows["lambda=0.2,seed=0"]["status"] == "finished"
+    assert rows["alpha=0.1,seed=0"]["status"] == "finished"
+    assert rows["alpha=0.2,seed=0"]["status"] == "finished"
     assert sorted(result.failed) == sorted([diverged["name"], failed[0]["name"]])
 
 
 def test_worker_death_is_retried_once_then_recorded(tmp_path):
-    plan = load_sweep(write_sweep(tmp_path, {"grid": {"model.lambda": [0.1, 0.3, 0.5]}}))
+    plan = load_sweep(write_sweep(tmp_path, {"grid": {"model.alpha": [0.1, 0.3, 0.5]}}))
     result = run_sweep(plan, tmp_path / "a", workers=2, progress=False,
                        point_fn=kill_worker_for_lambda, report=False)
     rows = {r["name"]: r for r in read_summary(tmp_path / "a" / "summary.csv")}
-    assert rows["lambda=0.3,seed=0"]["status"] == "failed"
-    assert "worker lost" in rows["lambda=0.3,seed=0"]["error"]
-    assert rows["lambda=0.3,seed=0"]["attempt"] == "2"
-    assert rows["lambda=0.1,seed=0"]["status"] == "finished"
-    assert rows["lambda=0.5,seed=0"]["status"] == "finished"
-    assert result.failed == ["lambda=0.3,seed=0"]
+    assert rows["alpha=0.3,seed=0"]["status"] == "failed"
+    assert "worker lost" in rows["alpha=0.3,seed=0"]["error"]
+    assert rows["alpha=0.3,seed=0"]["attempt"] == "2"
+    assert rows["alpha=0.1,seed=0"]["status"] == "finished"
+    assert rows["alpha=0.5,seed=0"]["status"] == "finished"
+    assert result.failed == ["alpha=0.3,seed=0"]
 
     # A worker lost once: the retry finishes the run.
     result = resume_sweep(tmp_path / "a", workers=1, progress=False,
                           point_fn=kill_worker_once, report=False)
-    assert result.executed == ["lambda=0.3,seed=0"]
+    assert result.executed == ["alpha=0.3,seed=0"]
     assert result.count("finished") == 3
 
 

@@ -9,13 +9,13 @@ from sparselearn.plotting.sweep import Sheet, filter_grid_figure, metrics_figure
 
 def _rows():
     rng = np.random.default_rng(0)
-    return [{"model.lambda": lam, "model.n_components": k, "seed": s,
+    return [{"model.alpha": lam, "model.n_components": k, "seed": s,
              "objective": lam * k + rng.normal(scale=0.1), "sparsity": ""}
             for lam in (0.01, 0.1, 1.0) for k in (16, 32) for s in (0, 1)]
 
 
 def test_metrics_figure_has_a_panel_per_metric_and_parameter():
-    fig = metrics_figure(_rows(), ["model.lambda", "model.n_components"],
+    fig = metrics_figure(_rows(), ["model.alpha", "model.n_components"],
                          ["objective", "sparsity"], title="t")
     axes = fig.get_axes()
     assert len(axes) == 4

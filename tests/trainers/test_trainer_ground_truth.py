@@ -34,7 +34,7 @@ def planted_dictionary():
 def test_sparse_coding_recovers_a_planted_dictionary(constraint, required, planted_dictionary):
     X, dictionary = planted_dictionary
     # codes are N(0, 1) on ~3 of 64 atoms, noise σ = 0.01: a per-example L1 weight bλ = 0.1
-    model = SparseCoding(64, lambda_=5e-5, constraint=constraint, max_iter=60, s_max_iter=40,
+    model = SparseCoding(64, alpha=5e-5, constraint=constraint, max_iter=60, inner_iter=40,
                          random_state=0).fit(X)
     recovered = dictionary_recovery(dictionary, model.components_.T, threshold=0.95)
     assert recovered >= required

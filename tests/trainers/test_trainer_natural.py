@@ -22,7 +22,7 @@ from sparselearn.trainers import (
     topographic_similarity,
 )
 
-FAST_SC = dict(max_iter=40, s_max_iter=40, batch_size=2000, random_state=0)
+FAST_SC = dict(max_iter=40, inner_iter=40, batch_size=2000, random_state=0)
 MODELS = {
     "sparse_coding": lambda: SparseCoding(64, **FAST_SC),
     "sparse_coding_unit_norm": lambda: SparseCoding(64, constraint="unit_norm", **FAST_SC),

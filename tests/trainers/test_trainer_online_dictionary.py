@@ -12,7 +12,7 @@ from sparselearn.trainers import OnlineDictionaryLearning
 from sparselearn.trainers.dictionary import _bcd_atoms
 from sparselearn.trainers.solvers import lasso_fista
 
-SMALL = dict(n_components=24, batch_size=128, max_iter=6, code_max_iter=10, alpha=0.3,
+SMALL = dict(n_components=24, batch_size=128, max_iter=6, inner_iter=10, alpha=0.3,
              random_state=0)
 
 
@@ -163,7 +163,7 @@ def test_recovers_a_planted_dictionary():
     # α = 0.2: recovery ≥ 0.95 for seeds 2, 5, 7 × random_state 0-2 (α = 0.05 leaves more
     # atoms unconverged after 5 passes: 0.83-0.98)
     model = OnlineDictionaryLearning(64, alpha=0.2, batch_size=512, max_iter=200,
-                                     code_max_iter=20, random_state=0).fit(x.T)
+                                     inner_iter=20, random_state=0).fit(x.T)
     recovered = dictionary_recovery(dictionary, model.components_.T, threshold=0.95)
     assert recovered >= 0.9
     assert np.all(np.linalg.norm(model.components_, axis=1) <= 1.0 + 1e-12)
@@ -186,7 +186,7 @@ def test_history_records(data):
             record["half_squared_error"] + SMALL["alpha"] * record["l1"])
         assert record["reconstruction_error"] == pytest.approx(2 * record["half_squared_error"])
         assert record["sparsity"] == pytest.approx(record["l1"] / SMALL["n_components"])
-        assert 0 < record["code_iter"] <= SMALL["code_max_iter"]
+        assert 0 < record["code_iter"] <= SMALL["inner_iter"]
         assert record["code_change"] >= 0 or np.isnan(record["code_change"])
         assert 0 <= record["code_time"] <= record["wall_time"]
         assert record["step_size"] > 0
@@ -340,7 +340,7 @@ def test_float32_stays_float32(data):
         ("alpha", -0.1, "a float in [0.0, inf]"),
         ("batch_size", 0, "an int in [1, inf]"),
         ("max_iter", 1.5, "an int in [0, inf]"),
-        ("code_max_iter", 0, "an int in [1, inf]"),
+        ("inner_iter", 0, "an int in [1, inf]"),
         ("code_tol", -1.0, "a float in [0.0, inf]"),
         ("forget_rate", float("nan"), "a float in [0.0, inf]"),
         ("dict_sweeps", 0, "an int in [1, inf]"),
