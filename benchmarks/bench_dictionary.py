@@ -85,7 +85,8 @@ def _fit_ours(train, alpha, cfg, seed):
     model = OnlineDictionaryLearning(
         n_components=cfg["k"], alpha=alpha, batch_size=cfg["ours_batch"],
         max_iter=cfg["ours_iter"], inner_iter=cfg["ours_code_iter"],
-        forget_rate=cfg["ours_rho"], dtype=np.float32, random_state=seed)
+        forget_rate=cfg["ours_rho"], dtype=np.float32, random_state=seed,
+        blas_threads=None)
     return model.fit(train.T).components_.astype(np.float64)
 
 
@@ -95,7 +96,7 @@ def _fit_sparse_coding(train, alpha, cfg, seed):
     b = cfg["sc_batch"]
     model = SparseCoding(n_components=cfg["k"], constraint="unit_norm", alpha=2 * alpha / b,
                          epsilon=1e-4, batch_size=b, max_iter=cfg["sc_iter"], inner_iter=50,
-                         random_state=seed)
+                         random_state=seed, blas_threads=None)
     return model.fit(train.T).components_
 
 

@@ -226,11 +226,12 @@ def _contenders(names, n, xw, X, P, mixing) -> dict[str, dict[str, Any]]:
         def ortho(max_iter: int, callbacks: list | None = None, tol: float = 0.0):
             return OrthonormalICA(n_components=n, epsilon=1e-6, inner_iter=5,
                                   max_iter=max_iter, tol=tol, random_state=0,
-                                  callbacks=callbacks)
+                                  callbacks=callbacks, blas_threads=None)
 
         def rica(max_iter: int, callbacks: list | None = None, tol: float = 0.0):
             return RICA(n_components=n, alpha=0.5, epsilon=1e-4, inner_iter=10,
-                        max_iter=max_iter, tol=tol, random_state=0, callbacks=callbacks)
+                        max_iter=max_iter, tol=tol, random_state=0, callbacks=callbacks,
+                        blas_threads=None)
 
         out["ours OrthonormalICA"] = {"kind": "ours", "make": ortho, "X": X, "P": P,
                                       "mixing": mixing, "max_budget": 100,
@@ -242,7 +243,7 @@ def _contenders(names, n, xw, X, P, mixing) -> dict[str, dict[str, Any]]:
         def ortho_fp(max_iter: int, callbacks: list | None = None, tol: float = 0.0):
             return OrthonormalICA(n_components=n, epsilon=1e-6, inner_iter=1,
                                   solver="fixed_point", max_iter=max_iter, tol=tol,
-                                  random_state=0, callbacks=callbacks)
+                                  random_state=0, callbacks=callbacks, blas_threads=None)
 
         out[FIXED_POINT_KEY] = {"kind": "ours", "make": ortho_fp, "X": X, "P": P,
                                 "mixing": mixing, "max_budget": 200,

@@ -114,15 +114,16 @@ def worker(model: str, m: int, path: str, threads: int) -> dict[str, Any]:
     X = data[:m]
     if model == "rica":
         estimator = RICA(n_components=64, alpha=0.1, epsilon=1e-2, max_iter=2,
-                             inner_iter=5, random_state=0)
+                             inner_iter=5, random_state=0, blas_threads=None)
     elif model == "sc":
         estimator = SparseCoding(n_components=128, constraint="unit_norm", alpha=3e-4,
                            epsilon=1e-4, batch_size=BATCH["sc"], max_iter=10, inner_iter=50,
-                           random_state=0)
+                           random_state=0, blas_threads=None)
     else:
         estimator = OnlineDictionaryLearning(n_components=128, alpha=0.3,
                                              batch_size=BATCH["online"], max_iter=10,
-                                             inner_iter=8, random_state=0)
+                                             inner_iter=8, random_state=0,
+                                             blas_threads=None)
     with PeakSampler() as sampler:
         start = time.perf_counter()
         estimator.fit(X)

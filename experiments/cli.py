@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import traceback
+import warnings
 from collections.abc import Callable
 
 from sparselearn.experiments.errors import TrainingFailed, UsageError
@@ -23,8 +24,14 @@ EXIT_USAGE = 2
 def run_cli(main: Callable[[], int], debug: bool = False, prog: str = "sparselearn") -> int:
     """Call ``main()`` and turn exceptions into one line on stderr and an exit status.
 
-    With ``debug`` the traceback is printed too.
+    With ``debug`` the traceback is printed too. Warnings (e.g. a fit that ended on
+    ``max_iter`` before ``tol``, a deprecated config key) are printed as one line each,
+    ``<prog>: warning: <message>``, without the source line (``--debug`` keeps Python's
+    format).
     """
+    shown = warnings.showwarning
+    if not debug:
+        warnings.showwarning = _one_line_warning(prog)
     try:
         return main()
     except UsageError as exc:
@@ -38,7 +45,16 @@ def run_cli(main: Callable[[], int], debug: bool = False, prog: str = "sparselea
         status, error = EXIT_FAILED, exc
         text = (f"{prog}: unexpected error: {type(exc).__name__}: {exc}"
                 + ("" if debug else " (rerun with --debug for the traceback)"))
+    finally:
+        warnings.showwarning = shown
     if debug:
         traceback.print_exception(error)
     print(text, file=sys.stderr)
     return status
+
+
+def _one_line_warning(prog: str) -> Callable[..., None]:
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"{prog}: warning: {message}", file=sys.stderr if file is None else file)
+
+    return show

@@ -16,12 +16,14 @@ import numpy as np
 
 from .base import BaseTrainer, NonFiniteObjective
 from .columns import column_blocks, take_columns
+from .minibatch import MiniBatchMixin
 from .solvers import LassoResult, lasso_fista
 from .state import Callback
 from .timing import EvalClock
 from .validation import (
     IS_CALLBACKS,
     IS_DTYPE,
+    IS_INITIAL_MATRIX,
     IS_PREPROCESSOR,
     IS_RANDOM_STATE,
     OR_NONE,
@@ -49,10 +51,11 @@ _ONLINE = {
     "dtype": IS_DTYPE,
     "callbacks": IS_CALLBACKS,
     "preprocessor": IS_PREPROCESSOR,
+    "dict_init": IS_INITIAL_MATRIX,
 }
 
 
-class OnlineDictionaryLearning(BaseTrainer):
+class OnlineDictionaryLearning(MiniBatchMixin, BaseTrainer):
     r"""Sparse coding with an exact L1 penalty, learned online (Mairal et al. 2010).
 
     Minimises the expected per-example lasso cost over unit-ball atoms,
@@ -90,7 +93,9 @@ class OnlineDictionaryLearning(BaseTrainer):
        ``u = a_j + (𝐁_j − A 𝐀_j)/𝐀_jj`` and ``a_j = u / max(‖u‖, 1)`` (exact minimisation over
        ``a_j`` on the unit ball). An atom with ``𝐀_jj ≤ 10⁻⁶·mean(diag 𝐀)`` (unused) is
        replaced by a random example of the batch, normalised, and its rows of the statistics
-       are cleared.
+       are cleared. The example is drawn from the *step stream*, not from the Generator that
+       draws the batches (see :mod:`trainers.minibatch`), so that ``fit`` is exactly "draw a
+       batch, then :meth:`partial_fit` on it".
 
     No state of size ``k × m`` is kept: memory is the data (or its mapping) plus ``O(b(n + k))``.
 
@@ -118,12 +123,15 @@ class OnlineDictionaryLearning(BaseTrainer):
     forget_rate : float
         Forgetting exponent ρ ≥ 0 of the running statistics (see above).
     init : {"data", "random"}
-        Initial atoms: random examples, or Gaussian noise; normalised to unit norm.
+        Initial atoms: random examples, or Gaussian noise; normalised to unit norm. Ignored
+        when ``dict_init`` is given.
     tol : float
         Stop when the relative change of the batch objective between outer iterations is below
         ``tol`` (0 disables; mini-batch objectives are noisy).
     random_state : None, int or numpy Generator
-        Seed of the Generator behind every random draw.
+        Seed of the Generator behind every random draw (the batches and ``init``; the
+        re-seeds of unused atoms come from a stream derived from it, see
+        :mod:`trainers.minibatch`).
     dtype : None, float32 or float64
         Computation dtype (default: that of ``X``, float64 for integers). float32 halves the
         time of the code solver's GEMMs.
@@ -132,6 +140,16 @@ class OnlineDictionaryLearning(BaseTrainer):
     preprocessor : object with transform/inverse_transform, optional
         A fitted whitener applied (on ``n × m`` arrays) to raw data in ``fit``/``transform``
         and inverted by ``inverse_transform``.
+    dict_init : array-like of shape (n_components, n_features), optional
+        Initial atoms, one per row (scikit-learn's name and orientation), in the space the
+        model works in, i.e. after the ``preprocessor``; replaces ``init``. Atoms longer than
+        1 are scaled onto the unit ball, as every atom update does (a fitted model's
+        ``components_`` are taken as they are). The array passed is not modified.
+    blas_threads : int or None
+        Maximum BLAS threads used by fit/transform/inverse_transform (threadpoolctl); None
+        leaves the BLAS default. The matrices are small, so one thread is as fast on an idle
+        machine and much faster on a busy one. :meth:`partial_fit` and :meth:`objective` run
+        under the same limit.
 
     Attributes
     ----------
@@ -154,8 +172,15 @@ class OnlineDictionaryLearning(BaseTrainer):
     Notes
     -----
     ``state_dict()["solver_state"]`` holds ``𝐀`` (``"gram"``), ``𝐁`` (``"cross"``), the
-    number of batches seen (``"batches"``) and the statistics' total weight ``w``
-    (``"weight"``), so a resumed fit is bit-identical to an uninterrupted one.
+    number of batches seen (``"batches"``), the statistics' total weight ``w`` (``"weight"``)
+    and the state of the step stream (``"step_rng"``), so a resumed fit is bit-identical to an
+    uninterrupted one.
+
+    :meth:`partial_fit` makes one outer iteration (codes, statistics, atoms) on the batch it
+    is given; ``fit`` is a batch draw followed by the same step, so the batches ``fit`` drew,
+    passed in order to ``partial_fit`` of a fresh model with the same ``random_state`` and
+    ``dict_init`` (or ``init="random"``), give the same atoms bit for bit. The running
+    statistics weigh each call's batch by ``1/b`` for its own size ``b``.
     """
 
     _parameter_constraints: ClassVar[dict] = dict(_ONLINE)
@@ -180,6 +205,8 @@ class OnlineDictionaryLearning(BaseTrainer):
         dtype: Any = None,
         callbacks: list[Callback] | None = None,
         preprocessor: Any = None,
+        dict_init: Any = None,
+        blas_threads: int | None = 1,
     ) -> None:
         self.n_components = n_components
         self.alpha = alpha
@@ -197,6 +224,8 @@ class OnlineDictionaryLearning(BaseTrainer):
         self.dtype = dtype
         self.callbacks = callbacks
         self.preprocessor = preprocessor
+        self.dict_init = dict_init
+        self.blas_threads = blas_threads
 
     # -- BaseTrainer hooks ------------------------------------------------------------------
     def _setup(self, x: np.ndarray) -> None:
@@ -206,16 +235,17 @@ class OnlineDictionaryLearning(BaseTrainer):
     def _param_shape(self, name: str) -> tuple[int, ...]:
         return (self._n, self._k)
 
-    def _initialize(self, x: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        return {"A": _initial_atoms(x, self._k, self.init, rng)}
+    def _dict_init_kind(self) -> str:
+        return "unit_ball"
 
     def _initial_solver_state(self) -> dict[str, Any]:
         return {"gram": np.zeros((self._k, self._k), dtype=self._dtype),
                 "cross": np.zeros((self._n, self._k), dtype=self._dtype),
-                "batches": 0, "weight": 0.0}
+                "batches": 0, "weight": 0.0, **super()._initial_solver_state()}
 
     def _prepare(self, x: np.ndarray) -> None:
         """Check the running statistics (from a resume state) and bring them to the dtype."""
+        super()._prepare(x)  # the step stream
         owner = type(self).__name__
         state = self._solver_state
         missing = {"gram", "cross", "batches"} - set(state)
@@ -279,16 +309,14 @@ class OnlineDictionaryLearning(BaseTrainer):
         """Weight ``β = (t/(t+1))^ρ`` of the past statistics when adding batch ``t`` (0-based)."""
         return (t / (t + 1.0)) ** self.forget_rate if t > 0 else 0.0
 
-    def _iterate(
-        self, x: np.ndarray, params: dict[str, np.ndarray], rng: np.random.Generator,
+    def _step(
+        self, batch: np.ndarray, params: dict[str, np.ndarray], rng: np.random.Generator,
         clock: EvalClock,
     ) -> tuple[dict[str, np.ndarray], dict[str, float], dict[str, Any]]:
-        """Codes of a fresh batch, then the statistics, then a sweep over the atoms."""
-        m = x.shape[1]
-        if self._b < m:
-            batch = take_columns(x, np.sort(rng.choice(m, size=self._b, replace=False)))
-        else:
-            batch = np.ascontiguousarray(x)
+        """Codes of the (C-ordered) batch, then the statistics, then a sweep over the atoms.
+
+        ``rng`` is the step stream (re-seeds of unused atoms).
+        """
         A = params["A"]
         b = batch.shape[1]
         with clock.section("code_step"):
@@ -323,7 +351,8 @@ class OnlineDictionaryLearning(BaseTrainer):
         weight = self._beta(t) * float(state["weight"]) + 1.0
         surrogate = 0.5 * float(np.einsum("ij,ij->", A.T @ A, gram)) - float(
             np.einsum("ij,ij->", A, cross))
-        self._solver_state = {"gram": gram, "cross": cross, "batches": t + 1, "weight": weight}
+        self._solver_state = {**state, "gram": gram, "cross": cross, "batches": t + 1,
+                              "weight": weight}
         extras = {
             "code_iter": result.n_iter,
             "code_change": result.change,
@@ -385,6 +414,11 @@ class OnlineDictionaryLearning(BaseTrainer):
             If ``X`` or ``S`` has the wrong shape or holds NaN or infinite values.
         """
         self._check_fitted()
+        with self._threads():
+            return self._objective_value(X, S)
+
+    def _objective_value(self, X: Any, S: Any | None) -> float:
+        """:meth:`objective` under the BLAS thread limit."""
         owner = type(self).__name__
         x = self._to_columns(X, self._dtype)
         A = self._params["A"]

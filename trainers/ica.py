@@ -60,6 +60,7 @@ from .timing import EvalClock
 from .validation import (
     IS_CALLBACKS,
     IS_DTYPE,
+    IS_INITIAL_MATRIX,
     IS_PREPROCESSOR,
     IS_RANDOM_STATE,
     OR_NONE,
@@ -89,6 +90,8 @@ _COMMON = {
     "dtype": IS_DTYPE,
     "callbacks": IS_CALLBACKS,
     "preprocessor": IS_PREPROCESSOR,
+    "whiten": Options((False, "unit-variance")),
+    "w_init": IS_INITIAL_MATRIX,
 }
 
 
@@ -260,6 +263,97 @@ class _ICABase(BaseTrainer):
     def _setup(self, x: np.ndarray) -> None:
         self._k = self.n_components if self.n_components is not None else x.shape[0]
 
+    # -- whitening inside fit (FastICA's whiten="unit-variance") ------------------------------
+    def _to_columns(self, X: Any, dtype: np.dtype | None, name: str = "X",
+                    reset: bool = False) -> np.ndarray:
+        """The base class's columns, then centred and whitened when ``whiten`` is set."""
+        x = super()._to_columns(X, dtype, name, reset)
+        if reset:
+            self._fit_whitening(x)
+        if getattr(self, "_whitening", None) is None:
+            return x
+        K, mu = self._whitening
+        return np.ascontiguousarray(K @ x - (K @ mu)[:, None])
+
+    def _fit_whitening(self, x: np.ndarray) -> None:
+        """``mean_`` and, with ``whiten="unit-variance"``, ``whitening_`` from ``x`` (n × m).
+
+        ``whitening_ = Λ^(-1/2) Eᵀ`` from the eigendecomposition ``C = E Λ Eᵀ`` of the
+        covariance of the centred data, keeping the ``r`` leading directions: the data's rank,
+        or ``n_components`` for :class:`OrthonormalICA` when given. The whitened data
+        ``whitening_ (x − mean_)`` then has identity covariance.
+        """
+        self.__dict__.pop("whitening_", None)
+        n, m = x.shape
+        if self.whiten is False:
+            self._whitening = None
+            self.mean_ = np.zeros(n, dtype=x.dtype)
+            return
+        total = np.zeros(n)
+        scatter = np.zeros((n, n))
+        for _, _, part in iter_column_blocks(x, block_columns(n, 8)):
+            part = np.asarray(part, dtype=np.float64)
+            total += part.sum(axis=1)
+            scatter += part @ part.T
+        mu = total / m
+        covariance = scatter / m - np.outer(mu, mu)
+        eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+        order = np.argsort(eigenvalues)[::-1]
+        eigenvalues, eigenvectors = eigenvalues[order], eigenvectors[:, order]
+        floor = max(float(eigenvalues[0]), 0.0) * n * 1e-10
+        rank = int(np.sum(eigenvalues > floor)) if eigenvalues[0] > 0 else 0
+        keep = self._whitened_dimension(rank, n)
+        if rank == 0 or keep > rank:
+            raise ValueError(
+                f"{type(self).__name__}: whiten='unit-variance' needs centred data of rank at "
+                f"least {max(keep, 1)}; got rank {rank} from n_samples={m}, n_features={n}. "
+                f"Pass more samples, fewer n_components, or whiten=False for white data."
+            )
+        scale = np.sqrt(eigenvalues[:keep])
+        K = (eigenvectors[:, :keep] / scale).T
+        self.mean_ = mu.astype(x.dtype)
+        self.whitening_ = K.astype(x.dtype)
+        self._dewhitening = (eigenvectors[:, :keep] * scale).astype(x.dtype)
+        self._whitening = (self.whitening_, self.mean_)
+
+    def _whitened_dimension(self, rank: int, n: int) -> int:
+        """Directions the whitening keeps: all of the data's rank (overcomplete models)."""
+        return rank
+
+    def _load_fitted(self, state, n_features_in, n_samples, dtype):
+        if self.whiten is not False:
+            raise ValueError(f"{type(self).__name__}: a model fitted with whiten="
+                             f"{self.whiten!r} cannot be restored from its parameters alone")
+        super()._load_fitted(state, n_features_in, n_samples, dtype)
+        self._whitening = None
+        self.mean_ = np.zeros(self._n, dtype=self._dtype)
+        return self
+
+    def _initial_W(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``w_init`` (checked and copied) or a standard normal draw, ``k × n``."""
+        shape = (self._k, x.shape[0])
+        if self.w_init is None:
+            return rng.standard_normal(shape).astype(x.dtype)
+        W = np.array(self.w_init, dtype=x.dtype, copy=True)
+        if W.shape != shape:
+            space = "whitened features" if self.whiten else "features"
+            raise ValueError(
+                f"{type(self).__name__}: w_init must have shape {shape} (n_components, "
+                f"{space}); got {W.shape}"
+            )
+        if not np.isfinite(W).all():
+            raise ValueError(f"{type(self).__name__}: w_init holds NaN or infinite values")
+        return W
+
+    @property
+    def mixing_(self) -> np.ndarray:
+        """Pseudo-inverse of ``components_``, ``(n_features, n_components)``.
+
+        For a complete model ``transform(X) @ mixing_.T + mean_`` reconstructs ``X`` (the input
+        after ``preprocessor``, when one is set).
+        """
+        return np.linalg.pinv(self.components_)
+
     def _param_shape(self, name: str) -> tuple[int, ...]:
         return (self._k, self._n)
 
@@ -271,9 +365,13 @@ class _ICABase(BaseTrainer):
 
     @property
     def components_(self) -> np.ndarray:
-        """Filters ``W`` as rows, ``(n_components, n_features)``."""
+        """Unmixing filters as rows, ``(n_components, n_features)``: ``W``, or
+        ``W @ whitening_`` when fitted with ``whiten`` (they act on ``X − mean_``)."""
         self._check_fitted()
-        return self._params["W"].copy()
+        W = self._params["W"]
+        if getattr(self, "_whitening", None) is None:
+            return W.copy()
+        return W @ self._whitening[0]
 
     def _encode(self, x: np.ndarray) -> np.ndarray:
         """``W x`` (k × m), formed block by block into an F-ordered array (``.T`` is C-ordered)."""
@@ -288,7 +386,10 @@ class _ICABase(BaseTrainer):
         return out
 
     def _decode(self, s: np.ndarray) -> np.ndarray:
-        return self._params["W"].T @ s
+        x = self._params["W"].T @ s
+        if getattr(self, "_whitening", None) is None:
+            return x
+        return self._dewhitening @ x + self._whitening[1][:, None]
 
     def _sparsity_term(self):
         return ICASparsity(self.epsilon)
@@ -548,11 +649,30 @@ class OrthonormalICA(_ICABase):
         Stop when the relative objective change between outer iterations is below ``tol``.
     random_state, dtype, callbacks, preprocessor
         As in :class:`trainers.SparseCoding`.
+    whiten : {False, "unit-variance"}
+        ``False`` (default): ``X`` is already white (the configs whiten in their data step).
+        ``"unit-variance"``: centre ``X`` and whiten it inside ``fit`` (PCA to unit variance, as
+        FastICA's ``whiten="unit-variance"``), so raw data can be passed; ``transform`` applies
+        the same centring and whitening.
+    w_init : array-like of shape (n_components, n_whitened_features), optional
+        Initial filters (in the whitened space when ``whiten`` is set); replaces the random
+        start and is processed like it (orthonormalised, or scaled to unit rows). Not modified.
+    blas_threads : int or None
+        Maximum BLAS threads used by ``fit``, ``transform`` and ``inverse_transform``
+        (threadpoolctl); None leaves the BLAS default. Default 1: the matrices are small.
 
     Attributes
     ----------
     components_ : ndarray (n_components, n_features)
-        Filters as rows (orthonormal).
+        Filters as rows (orthonormal, in the whitened space; ``W @ whitening_`` with
+        ``whiten``).
+    mean_ : ndarray (n_features,)
+        Mean removed before whitening (zeros when ``whiten=False``).
+    mixing_ : ndarray (n_features, n_components)
+        Pseudo-inverse of ``components_``: ``transform(X) @ mixing_.T + mean_`` gives ``X``
+        back for a complete model.
+    whitening_ : ndarray (n_whitened_features, n_features)
+        Only with ``whiten``: the whitening matrix applied to ``X − mean_``.
     history_ : list of dict
         Records with ``objective``, ``ica_sparsity``, ``ica_reconstruction``,
         ``reconstruction_error``, ``sparsity`` (mean |Wx|), ``step_size`` (last accepted step;
@@ -578,6 +698,9 @@ class OrthonormalICA(_ICABase):
         dtype: Any = None,
         callbacks: list[Callback] | None = None,
         preprocessor: Any = None,
+        whiten: str | bool = False,
+        w_init: Any = None,
+        blas_threads: int | None = 1,
     ) -> None:
         self.n_components = n_components
         self.epsilon = epsilon
@@ -590,6 +713,9 @@ class OrthonormalICA(_ICABase):
         self.dtype = dtype
         self.callbacks = callbacks
         self.preprocessor = preprocessor
+        self.whiten = whiten
+        self.w_init = w_init
+        self.blas_threads = blas_threads
 
     def _setup(self, x: np.ndarray) -> None:
         super()._setup(x)
@@ -600,8 +726,10 @@ class OrthonormalICA(_ICABase):
             )
 
     def _initialize(self, x, rng):
-        W = rng.standard_normal((self._k, x.shape[0])).astype(x.dtype)
-        return {"W": symmetric_orthonormalize(W)}
+        return {"W": symmetric_orthonormalize(self._initial_W(x, rng))}
+
+    def _whitened_dimension(self, rank: int, n: int) -> int:
+        return self.n_components if self.n_components is not None else rank
 
     def _initial_solver_state(self) -> dict[str, Any]:
         return {"step_size": float(self.step_size), "damping": 0.0}
@@ -758,11 +886,25 @@ class RICA(_ICABase):
         Stop when the relative objective change between outer iterations is below ``tol``.
     random_state, dtype, callbacks, preprocessor
         As in :class:`trainers.SparseCoding`.
+    whiten : {False, "unit-variance"}
+        ``False`` (default): ``X`` is already white (the configs whiten in their data step).
+        ``"unit-variance"``: centre ``X`` and whiten it inside ``fit`` (PCA to unit variance, as
+        FastICA's ``whiten="unit-variance"``), so raw data can be passed; ``transform`` applies
+        the same centring and whitening.
+    w_init : array-like of shape (n_components, n_whitened_features), optional
+        Initial filters (in the whitened space when ``whiten`` is set); replaces the random
+        start and is processed like it (orthonormalised, or scaled to unit rows). Not modified.
+    blas_threads : int or None
+        Maximum BLAS threads used by ``fit``, ``transform`` and ``inverse_transform``
+        (threadpoolctl); None leaves the BLAS default. Default 1: the matrices are small.
 
     Attributes
     ----------
     components_ : ndarray (n_components, n_features)
-        Filters as rows (unit L2 norm with ``row_norm="unit"``).
+        Filters as rows (unit L2 norm with ``row_norm="unit"``; ``W @ whitening_`` with
+        ``whiten``).
+    mean_, mixing_, whitening_
+        As in :class:`OrthonormalICA`.
     history_ : list of dict
         Records with ``objective``, ``ica_sparsity`` (or ``topographic_ica_sparsity``),
         ``ica_reconstruction``, ``reconstruction_error``, ``sparsity``, ``step_size`` (NaN),
@@ -787,6 +929,9 @@ class RICA(_ICABase):
         dtype: Any = None,
         callbacks: list[Callback] | None = None,
         preprocessor: Any = None,
+        whiten: str | bool = False,
+        w_init: Any = None,
+        blas_threads: int | None = 1,
     ) -> None:
         self.n_components = n_components
         self.alpha = alpha
@@ -799,9 +944,12 @@ class RICA(_ICABase):
         self.dtype = dtype
         self.callbacks = callbacks
         self.preprocessor = preprocessor
+        self.whiten = whiten
+        self.w_init = w_init
+        self.blas_threads = blas_threads
 
     def _initialize(self, x, rng):
-        W = rng.standard_normal((self._k, x.shape[0])).astype(x.dtype)
+        W = self._initial_W(x, rng)
         W /= np.linalg.norm(W, axis=1, keepdims=True)
         return {"W": W}
 
@@ -862,7 +1010,8 @@ class TopographicICA(RICA):
         Torus (True) or open grid.
     alpha : float
         Sparsity weight α per example (called ``lambda_`` before; same value and meaning).
-    row_norm, epsilon, max_iter, inner_iter, tol, random_state, dtype, callbacks, preprocessor
+    row_norm, epsilon, max_iter, inner_iter, tol, random_state, dtype, callbacks, preprocessor, \
+whiten, w_init, blas_threads
         As in :class:`RICA`.
 
     Attributes
@@ -896,6 +1045,9 @@ class TopographicICA(RICA):
         dtype: Any = None,
         callbacks: list[Callback] | None = None,
         preprocessor: Any = None,
+        whiten: str | bool = False,
+        w_init: Any = None,
+        blas_threads: int | None = 1,
     ) -> None:
         self.grid = grid
         self.pool = pool
@@ -910,6 +1062,9 @@ class TopographicICA(RICA):
         self.dtype = dtype
         self.callbacks = callbacks
         self.preprocessor = preprocessor
+        self.whiten = whiten
+        self.w_init = w_init
+        self.blas_threads = blas_threads
 
     def _check_param_relations(self) -> None:
         check_torus(type(self).__name__, self.grid, self.pool)

@@ -19,9 +19,10 @@ A-step, ``constraint="unit_norm"`` (scikit-learn, SPAMS; γ unused):
     the least-squares update ``A = x sᵀ (s sᵀ)⁻¹`` (MOD, Engan et al. 1999), then every column
     rescaled to unit norm with the inverse scale moved into the matching row of ``s`` (``As``
     unchanged). Atoms that the codes no longer use are re-seeded with a random data column of
-    the batch. Fixing the atom norms removes the scale ambiguity between ``A`` and ``s``, so α
-    alone sets the sparsity; MOD's joint least-squares update recovers a planted dictionary
-    faster than one projected-gradient step per block would.
+    the batch (drawn from the step stream of :mod:`trainers.minibatch`, not from the Generator
+    that draws the batches). Fixing the atom norms removes the scale ambiguity between ``A``
+    and ``s``, so α alone sets the sparsity; MOD's joint least-squares update recovers a
+    planted dictionary faster than one projected-gradient step per block would.
 
 Because the reconstruction is divided by ``b`` but the sparsity is not, α is tied to the batch
 size: per example the s-step solves ``‖As_j − x_j‖² + bα Σ√(s_j² + ε)``. ``transform`` uses the
@@ -29,6 +30,11 @@ same per-example problem (with the ``b`` of the fit) whatever the number of rows
 solves it in column blocks (bounded memory, also for a memory-mapped ``X``) and, with the
 default accelerated solver, restarts the momentum per example, so the code of an example does
 not depend on the other examples passed with it.
+
+``fit`` is a batch draw followed by the step ``partial_fit`` makes on a batch it is given
+(s-step, then A-step; :mod:`trainers.minibatch`), so the same batches in the same order give the
+same basis bit for bit. Every step works on its batch F-ordered (each example a contiguous
+column), the layout of the no-copy view ``X.T`` of a C-ordered ``X``.
 """
 
 from __future__ import annotations
@@ -47,8 +53,9 @@ from sparselearn.objectives import (
 )
 
 from .base import BaseTrainer, NonFiniteObjective, guarded
-from .columns import column_blocks, take_columns
-from .dictionary import OnlineDictionaryLearning, _initial_atoms
+from .columns import column_blocks
+from .dictionary import OnlineDictionaryLearning
+from .minibatch import MiniBatchMixin
 from .solvers import (
     SolverResult,
     accelerated_gradient,
@@ -60,6 +67,7 @@ from .timing import EvalClock
 from .validation import (
     IS_CALLBACKS,
     IS_DTYPE,
+    IS_INITIAL_MATRIX,
     IS_PREPROCESSOR,
     IS_RANDOM_STATE,
     OR_NONE,
@@ -88,10 +96,11 @@ _COMMON = {
     "dtype": IS_DTYPE,
     "callbacks": IS_CALLBACKS,
     "preprocessor": IS_PREPROCESSOR,
+    "dict_init": IS_INITIAL_MATRIX,
 }
 
 
-class SparseCoding(BaseTrainer):
+class SparseCoding(MiniBatchMixin, BaseTrainer):
     r"""Sparse coding with a smoothed L1 penalty, learned by alternating minimisation.
 
     Minimises, per mini-batch ``x`` of ``b`` examples (one per column inside; see the module
@@ -134,11 +143,14 @@ class SparseCoding(BaseTrainer):
         Iterations of the s-step solver in :meth:`transform`.
     init : {"data", "random"}
         Initial atoms: random data columns, or Gaussian noise; normalised to unit norm.
+        Ignored when ``dict_init`` is given.
     tol : float
         Stop when the relative change of the objective between outer iterations is below
         ``tol`` (0 disables; mini-batch objectives are noisy).
     random_state : None, int or numpy Generator
-        Seed of the Generator behind every random draw.
+        Seed of the Generator behind every random draw (the batches and ``init``; the
+        re-seeds of unused atoms come from a stream derived from it, see
+        :mod:`trainers.minibatch`).
     dtype : None, float32 or float64
         Computation dtype (default: that of ``X``, float64 for integers).
     callbacks : list of Callback
@@ -146,6 +158,17 @@ class SparseCoding(BaseTrainer):
     preprocessor : object with transform/inverse_transform, optional
         A fitted whitener applied (on ``n × m`` arrays) to raw data in ``fit``/``transform``
         and inverted by ``inverse_transform``.
+    dict_init : array-like of shape (n_components, n_features), optional
+        Initial atoms, one per row (scikit-learn's name and orientation), in the space the
+        model works in, i.e. after the ``preprocessor``; replaces ``init``. With
+        ``constraint="unit_norm"`` each atom is scaled to unit norm, as every A-step does;
+        with ``"weight_decay"`` (which fixes no norm) the atoms are used as given. The array
+        passed is not modified.
+    blas_threads : int or None
+        Maximum BLAS threads used by fit/transform/inverse_transform (threadpoolctl); None
+        leaves the BLAS default. The matrices are small, so one thread is as fast on an idle
+        machine and much faster on a busy one. :meth:`partial_fit` and :meth:`objective` run
+        under the same limit.
 
     Attributes
     ----------
@@ -161,10 +184,20 @@ class SparseCoding(BaseTrainer):
         ``step_size`` (the s-step's 1/L, NaN for scipy solvers), ``s_step_time``,
         ``s_step_eval_share`` (share of the s-step inside the objective), ``wall_time``,
         ``eval_time``, ``eval_share``.
+
+    Notes
+    -----
+    :meth:`partial_fit` makes one outer iteration (s-step, then the closed-form A-step) on the
+    batch it is given. Its first call fixes ``b = min(batch_size, len(X))``, the batch size
+    the objective's per-example trade-off ``bα`` is tied to (as ``fit`` fixes it from the
+    number of examples); later batches of another size are solved with the same per-example
+    problem. ``state_dict()["solver_state"]`` holds the step stream (``"step_rng"``).
     """
 
     _parameter_constraints: ClassVar[dict] = dict(_COMMON)
     _param_names: ClassVar[tuple[str, ...]] = ("A",)
+    #: every step works on an F-ordered batch (see the module docstring)
+    _batch_order: ClassVar[str] = "F"
 
     def __init__(
         self,
@@ -185,6 +218,8 @@ class SparseCoding(BaseTrainer):
         dtype: Any = None,
         callbacks: list[Callback] | None = None,
         preprocessor: Any = None,
+        dict_init: Any = None,
+        blas_threads: int | None = 1,
     ) -> None:
         self.n_components = n_components
         self.alpha = alpha
@@ -202,6 +237,8 @@ class SparseCoding(BaseTrainer):
         self.dtype = dtype
         self.callbacks = callbacks
         self.preprocessor = preprocessor
+        self.dict_init = dict_init
+        self.blas_threads = blas_threads
 
     # -- the pieces that differ between the plain and topographic variants -------------------
     def _sparsity_term(self):
@@ -224,8 +261,8 @@ class SparseCoding(BaseTrainer):
     def _param_shape(self, name: str) -> tuple[int, ...]:
         return (self._n, self._k)
 
-    def _initialize(self, x: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        return {"A": _initial_atoms(x, self._k, self.init, rng)}
+    def _dict_init_kind(self) -> str:
+        return "unit_norm" if self.constraint == "unit_norm" else "any"
 
     def _objective(self, A: np.ndarray, x: np.ndarray, clock: EvalClock):
         """The bound s-step objective ``s -> J(A, s)`` (without the constant weight decay)."""
@@ -270,7 +307,8 @@ class SparseCoding(BaseTrainer):
         gram = s @ s.T
         cross = x @ s.T
         if self.constraint == "weight_decay":
-            gram[np.diag_indices(k)] += self.gamma * b
+            # J's reconstruction is divided by the fit's b (a partial_fit batch may differ)
+            gram[np.diag_indices(k)] += self.gamma * self._b
             A = _solve_right(cross, gram)
             return A, s
         # unit norm: least squares (MOD) with a tiny ridge for rank safety, then renormalise
@@ -284,7 +322,9 @@ class SparseCoding(BaseTrainer):
         )
         s = s * norms[:, None].astype(s.dtype)
         if dead.any():
-            picks = rng.choice(b, size=int(dead.sum()), replace=False)
+            count = int(dead.sum())
+            # distinct examples where the batch has enough (a small partial_fit batch may not)
+            picks = rng.choice(b, size=count, replace=count > b)
             fresh = x[:, picks]
             fresh_norms = np.linalg.norm(fresh, axis=0)
             fresh_norms[fresh_norms == 0] = 1.0
@@ -294,12 +334,11 @@ class SparseCoding(BaseTrainer):
         A = A / norms
         return A.astype(x.dtype, copy=False), s
 
-    def _iterate(self, x, params, rng, clock):
-        m = x.shape[1]
-        if self._b < m:
-            batch = take_columns(x, np.sort(rng.choice(m, size=self._b, replace=False)))
-        else:
-            batch = x
+    def _step(
+        self, batch: np.ndarray, params: dict[str, np.ndarray], rng: np.random.Generator,
+        clock: EvalClock,
+    ) -> tuple[dict[str, np.ndarray], tuple[np.ndarray, np.ndarray], dict[str, Any]]:
+        """s-step on the (F-ordered) batch, then the A-step; ``rng`` is the step stream."""
         A = params["A"]
         with clock.section("s_step"):
             s, result = self._solve_codes(A, batch, self.inner_iter, clock)
@@ -410,6 +449,11 @@ class SparseCoding(BaseTrainer):
         does not grow with ``m``; the result equals the one-block evaluation up to rounding.
         """
         self._check_fitted()
+        with self._threads():
+            return self._objective_value(X, S)
+
+    def _objective_value(self, X: Any, S: Any | None) -> float:
+        """:meth:`objective` under the BLAS thread limit."""
         x = self._to_columns(X, self._dtype)
         A = self._params["A"]
         k, m = A.shape[1], x.shape[1]
@@ -491,6 +535,15 @@ class TopographicSparseCoding(SparseCoding):
         As in :class:`SparseCoding`.
     transform_max_iter, init, tol, random_state, dtype, callbacks, preprocessor
         As in :class:`SparseCoding`.
+    dict_init : array-like of shape (rows·cols, n_features), optional
+        Initial atoms, one per row, after the ``preprocessor``; replaces ``init`` and is
+        treated as in :class:`SparseCoding` (unit norm with ``constraint="unit_norm"``). Not
+        modified.
+    blas_threads : int or None
+        Maximum BLAS threads used by fit/transform/inverse_transform (threadpoolctl); None
+        leaves the BLAS default. The matrices are small, so one thread is as fast on an idle
+        machine and much faster on a busy one. :meth:`partial_fit` and :meth:`objective` run
+        under the same limit.
 
     Attributes
     ----------
@@ -528,6 +581,8 @@ class TopographicSparseCoding(SparseCoding):
         dtype: Any = None,
         callbacks: list[Callback] | None = None,
         preprocessor: Any = None,
+        dict_init: Any = None,
+        blas_threads: int | None = 1,
     ) -> None:
         self.grid = grid
         self.pool = pool
@@ -547,6 +602,8 @@ class TopographicSparseCoding(SparseCoding):
         self.dtype = dtype
         self.callbacks = callbacks
         self.preprocessor = preprocessor
+        self.dict_init = dict_init
+        self.blas_threads = blas_threads
 
     def _check_param_relations(self) -> None:
         check_torus(type(self).__name__, self.grid, self.pool)

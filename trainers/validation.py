@@ -22,6 +22,7 @@ __all__ = [
     "IS_BOOL",
     "IS_RANDOM_STATE",
     "IS_BLAS_THREADS",
+    "IS_INITIAL_MATRIX",
     "IS_DTYPE",
     "IS_CALLBACKS",
     "IS_PREPROCESSOR",
@@ -91,6 +92,10 @@ IS_RANDOM_STATE = Constraint(
     or (isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 0)
     or isinstance(v, (np.random.Generator, np.random.SeedSequence, np.random.RandomState)),
     "None, a non-negative int, a numpy Generator, SeedSequence or RandomState",
+)
+IS_INITIAL_MATRIX = Constraint(
+    lambda v: v is None or np.ndim(v) == 2,
+    "None or a 2-D array",
 )
 IS_BLAS_THREADS = Constraint(
     lambda v: v is None or (isinstance(v, numbers.Integral) and not isinstance(v, bool)

@@ -91,7 +91,8 @@ def test_w_init_is_the_starting_point(cls, raw_mixture):
 
 def test_w_init_shape_is_checked(raw_mixture):
     X = raw_mixture[0][:500]
-    with pytest.raises(ValueError, match=r"w_init must have shape \(8, 8\); got \(3, 8\)"):
+    with pytest.raises(ValueError, match=r"w_init must have shape \(8, 8\) "
+                                         r"\(n_components, features\); got \(3, 8\)"):
         OrthonormalICA(w_init=np.ones((3, 8)), max_iter=1).fit(X)
 
 

@@ -296,9 +296,11 @@ def test_objective_checks_its_inputs(data):
         model.objective(data, S[:-1])
     with pytest.raises(ValueError, match=r"S must have shape .*; got \(14400,\)"):
         model.objective(data, S.ravel())
-    with pytest.raises(ValueError, match="X must have 16 features after preprocessing; got 15"):
+    # scikit-learn's own message (validate_data), as for transform
+    wrong = "X has 15 features, but OnlineDictionaryLearning is expecting 16 features as input"
+    with pytest.raises(ValueError, match=wrong):
         model.objective(data[:, :-1])
-    with pytest.raises(ValueError, match="X must have 16 features after preprocessing; got 15"):
+    with pytest.raises(ValueError, match=wrong):
         model.objective(data[:, :-1], S)
     bad = S.copy()
     bad[3, 4] = np.nan
