@@ -32,7 +32,7 @@ def test_20000_grey_patches_fast_and_reproducible():
 
 def test_same_seed_same_patches_in_a_fresh_process():
     code = (
-        "import hashlib, numpy as np, patches;"
+        "import hashlib, numpy as np; from sparselearn import patches;"
         "x = patches.sample_patches('natural', 8, 2000, np.random.default_rng(7));"
         "print(hashlib.sha256(x.tobytes()).hexdigest())"
     )

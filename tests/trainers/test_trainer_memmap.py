@@ -335,7 +335,7 @@ def test_rica_fit_on_memmap_keeps_resident_memory_low(tmp_path):
     out.flush()
     del out
     size = m * n * 8
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
            "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, str(path)], env=env,
                           capture_output=True, text=True, timeout=600, check=True)
