@@ -97,3 +97,22 @@ def test_pipeline_and_unfitted(cls, rng_data):
     np.testing.assert_allclose(pipe.transform(rng_data),
                                alone.transform(StandardScaler().fit_transform(rng_data)))
     assert clone(pipe).get_params(deep=True).keys() == pipe.get_params(deep=True).keys()
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_any_fitted_scikit_learn_transformer_is_a_preprocessor(cls, rng_data):
+    """``preprocessor=PCA(whiten=True)`` (fitted) acts as whitening the data by hand."""
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=6, whiten=True).fit(rng_data)
+    wrapped = cls(max_iter=2, random_state=0, preprocessor=pca).fit(rng_data)
+    by_hand = cls(max_iter=2, random_state=0).fit(pca.transform(rng_data))
+    assert wrapped.n_features_in_ == 9 and by_hand.n_features_in_ == 6
+    np.testing.assert_allclose(wrapped.components_, by_hand.components_, rtol=1e-10,
+                               atol=1e-12)
+    np.testing.assert_allclose(wrapped.transform(rng_data),
+                               by_hand.transform(pca.transform(rng_data)), rtol=1e-9, atol=1e-9)
+    codes = wrapped.transform(rng_data[:5])
+    np.testing.assert_allclose(wrapped.inverse_transform(codes),
+                               pca.inverse_transform(by_hand.inverse_transform(codes)),
+                               rtol=1e-9, atol=1e-9)
