@@ -21,8 +21,8 @@ import copy
 import math
 import time
 import warnings
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any, ClassVar
 
 import numpy as np
@@ -217,10 +217,27 @@ class BaseTrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
 
     def _fit(self, X: Any, resume: dict[str, Any] | None) -> BaseTrainer:
         self._validate_params()
-        owner = type(self).__name__
         x = self._to_columns(X, None, reset=True)
-        dtype = x.dtype
-        self._dtype = dtype
+        self._begin(x, resume)
+        self._prepare(x)
+        clock, start = self._clocks()
+        rng = self._rng
+        state = TrainState(self.n_iter_, self.max_iter, self._params, None, self.history_, self)
+        with self._callback_session(state, finished="max_iter") as callbacks:
+            while self.n_iter_ < self.max_iter:
+                self._advance(lambda: self._iterate(x, self._params, rng, clock), clock, start,
+                              state, callbacks)
+                if state.stop:
+                    break
+                if self._converged(self.history_):
+                    state.stop, state.stop_reason = True, "converged"
+                    break
+        self._warn_if_not_converged()
+        return self
+
+    def _begin(self, x: np.ndarray, resume: dict[str, Any] | None) -> None:
+        """Sizes, Generator and first (or resumed) parameters for a fit on ``x`` (n × m)."""
+        self._dtype = x.dtype
         self._n, self._m = x.shape
         self._setup(x)
         rng = _make_rng(self.random_state)
@@ -228,68 +245,79 @@ class BaseTrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
             params = {k: np.ascontiguousarray(v) for k, v in self._initialize(x, rng).items()}
             iteration, history, solver_state = 0, [], self._initial_solver_state()
         else:
-            params, iteration, history, solver_state = self._load_state(resume, rng, owner)
+            params, iteration, history, solver_state = self._load_state(
+                resume, rng, type(self).__name__)
         self._params = params
         self._rng = rng
         self._solver_state = solver_state
         self.history_ = history
         self.n_iter_ = iteration
-        self._prepare(x)
 
-        wall_offset = history[-1]["wall_time"] if history else 0.0
+    def _clocks(self) -> tuple[EvalClock, float]:
+        """The evaluation clock and the wall-clock origin, continuing the history's times."""
+        history = self.history_
         clock = EvalClock(history[-1]["eval_time"] if history else 0.0)
-        start = time.perf_counter() - wall_offset
-        state = TrainState(iteration, self.max_iter, self._params, None, history, self)
+        start = time.perf_counter() - (history[-1]["wall_time"] if history else 0.0)
+        return clock, start
+
+    @contextmanager
+    def _callback_session(self, state: TrainState, finished: str) -> Iterator[list[Callback]]:
+        """``on_train_begin`` / ``on_train_end`` around a fit (yields the callbacks);
+        :class:`StopTraining` ends it cleanly; ``stop_reason_`` is the state's reason, or
+        ``finished`` when none was set."""
         callbacks: list[Callback] = list(self.callbacks or [])
         for callback in callbacks:
             callback.on_train_begin(state)
         try:
-            while self.n_iter_ < self.max_iter:
-                last_state = self.state_dict()
-                try:
-                    # an iterate that blows up overflows on its way to a non-finite objective,
-                    # which is reported below as TrainingDiverged: no RuntimeWarnings before it
-                    with np.errstate(over="ignore", invalid="ignore"):
-                        new_params, data, extras = self._iterate(x, self._params, rng, clock)
-                        # one memory layout everywhere: BLAS rounding depends on it, and a
-                        # resumed fit (parameters restored C-ordered) must be bit-identical
-                        new_params = {k: np.ascontiguousarray(v) for k, v in new_params.items()}
-                        measured = self._measure(data, new_params, clock)
-                    if not math.isfinite(measured["objective"]):
-                        raise NonFiniteObjective(f"objective is {measured['objective']!r}")
-                except NonFiniteObjective as error:
-                    self._restore(last_state)
-                    value = measured["objective"] if "measured" in locals() else float("nan")
-                    state.stop, state.stop_reason = True, f"diverged: {error}"
-                    raise TrainingDiverged(self.n_iter_ + 1, last_state, value) from None
-                self._params = new_params
-                self.n_iter_ += 1
-                wall = time.perf_counter() - start
-                record = {"iteration": self.n_iter_, **measured, **extras,
-                          "wall_time": wall, "eval_time": clock.eval_time,
-                          "eval_share": clock.eval_time / wall if wall > 0 else float("nan")}
-                record = {k: _plain(v) for k, v in record.items()}
-                history.append(record)
-                state.iteration, state.params, state.record = self.n_iter_, self._params, record
-                for callback in callbacks:
-                    callback.on_iteration_end(state)
-                if state.stop:
-                    state.stop_reason = state.stop_reason or "stopped by callback"
-                    break
-                if self._converged(history):
-                    state.stop, state.stop_reason = True, "converged"
-                    break
-            else:
-                state.stop_reason = state.stop_reason or "max_iter"
+            yield callbacks
         except StopTraining as stop:
             state.stop, state.stop_reason = True, str(stop) or "stopped"
         finally:
             state.params = self._params
-            self.stop_reason_ = state.stop_reason
+            self.stop_reason_ = state.stop_reason or finished
+            state.stop_reason = self.stop_reason_
             for callback in callbacks:
                 callback.on_train_end(state)
-        self._warn_if_not_converged()
-        return self
+
+    def _advance(self, step: Callable[[], tuple[dict[str, np.ndarray], Any, dict[str, Any]]],
+                 clock: EvalClock, start: float, state: TrainState,
+                 callbacks: list[Callback]) -> None:
+        """One outer iteration: ``step()``, its record, the callbacks.
+
+        A non-finite iterate or objective restores the state before the step and raises
+        :class:`TrainingDiverged`; a callback that sets ``state.stop`` ends the fit.
+        """
+        last_state = self.state_dict()
+        measured: dict[str, Any] | None = None
+        try:
+            # an iterate that blows up overflows on its way to a non-finite objective, which
+            # is reported below as TrainingDiverged: no RuntimeWarnings before it
+            with np.errstate(over="ignore", invalid="ignore"):
+                new_params, data, extras = step()
+                # one memory layout everywhere: BLAS rounding depends on it, and a resumed fit
+                # (parameters restored C-ordered) must be bit-identical
+                new_params = {k: np.ascontiguousarray(v) for k, v in new_params.items()}
+                measured = self._measure(data, new_params, clock)
+            if not math.isfinite(measured["objective"]):
+                raise NonFiniteObjective(f"objective is {measured['objective']!r}")
+        except NonFiniteObjective as error:
+            self._restore(last_state)
+            value = measured["objective"] if measured is not None else float("nan")
+            state.stop, state.stop_reason = True, f"diverged: {error}"
+            raise TrainingDiverged(self.n_iter_ + 1, last_state, value) from None
+        self._params = new_params
+        self.n_iter_ += 1
+        wall = time.perf_counter() - start
+        record = {"iteration": self.n_iter_, **measured, **extras,
+                  "wall_time": wall, "eval_time": clock.eval_time,
+                  "eval_share": clock.eval_time / wall if wall > 0 else float("nan")}
+        record = {k: _plain(v) for k, v in record.items()}
+        self.history_.append(record)
+        state.iteration, state.params, state.record = self.n_iter_, self._params, record
+        for callback in callbacks:
+            callback.on_iteration_end(state)
+        if state.stop:
+            state.stop_reason = state.stop_reason or "stopped by callback"
 
     def _warn_if_not_converged(self) -> None:
         """``ConvergenceWarning`` when ``max_iter`` ended a fit whose ``tol > 0`` was unmet."""

@@ -41,15 +41,13 @@ those ``i`` in order, on a fresh model with the same ``random_state`` and a ``di
 from __future__ import annotations
 
 import copy
-import math
-import time
 from typing import Any, ClassVar
 
 import numpy as np
 
-from .base import NonFiniteObjective, _clone_bit_generator, _make_rng, _plain
+from .base import _clone_bit_generator
 from .columns import take_columns
-from .state import Callback, StopTraining, TrainingDiverged, TrainState
+from .state import TrainState
 from .timing import EvalClock
 
 __all__ = ["STEP_RNG", "MiniBatchMixin", "checked_dict_init", "generator_from_state",
@@ -285,70 +283,22 @@ class MiniBatchMixin:
 
     def _partial_fit(self, X: Any) -> MiniBatchMixin:
         self._validate_params()
-        owner = type(self).__name__
         if not self.__sklearn_is_fitted__():
             x = self._to_columns(X, None, reset=True)
-            self._dtype = x.dtype
-            self._n, self._m = x.shape
-            self._setup(x)
-            rng = _make_rng(self.random_state)
-            self._params = {k: np.ascontiguousarray(v)
-                            for k, v in self._initialize(x, rng).items()}
-            self._rng = rng
-            self._solver_state = self._initial_solver_state()
-            self.history_ = []
-            self.n_iter_ = 0
+            self._begin(x, None)
         else:
             x = self._to_columns(X, self._dtype)
             if x.shape[0] != self._n:
                 raise ValueError(
-                    f"{owner}: X must have {self._n} features after preprocessing; got "
-                    f"{x.shape[0]}"
+                    f"{type(self).__name__}: X must have {self._n} features after "
+                    f"preprocessing; got {x.shape[0]}"
                 )
             if not self._solver_state:  # restored from its parameters alone: fresh statistics
                 self._solver_state = self._initial_solver_state()
         self._prepare(x)
-        history = self.history_
-        wall_offset = history[-1]["wall_time"] if history else 0.0
-        clock = EvalClock(history[-1]["eval_time"] if history else 0.0)
-        start = time.perf_counter() - wall_offset
-        state = TrainState(self.n_iter_, self.max_iter, self._params, None, history, self)
-        callbacks: list[Callback] = list(self.callbacks or [])
-        for callback in callbacks:
-            callback.on_train_begin(state)
-        try:
-            last_state = self.state_dict()
-            measured: dict[str, Any] | None = None
-            try:
-                with np.errstate(over="ignore", invalid="ignore"):
-                    new_params, data, extras = self._run_step(x, self._params, clock)
-                    new_params = {k: np.ascontiguousarray(v) for k, v in new_params.items()}
-                    measured = self._measure(data, new_params, clock)
-                if not math.isfinite(measured["objective"]):
-                    raise NonFiniteObjective(f"objective is {measured['objective']!r}")
-            except NonFiniteObjective as error:
-                self._restore(last_state)
-                value = measured["objective"] if measured is not None else float("nan")
-                state.stop, state.stop_reason = True, f"diverged: {error}"
-                raise TrainingDiverged(self.n_iter_ + 1, last_state, value) from None
-            self._params = new_params
-            self.n_iter_ += 1
-            wall = time.perf_counter() - start
-            record = {"iteration": self.n_iter_, **measured, **extras,
-                      "wall_time": wall, "eval_time": clock.eval_time,
-                      "eval_share": clock.eval_time / wall if wall > 0 else float("nan")}
-            record = {k: _plain(v) for k, v in record.items()}
-            history.append(record)
-            state.iteration, state.params, state.record = self.n_iter_, self._params, record
-            for callback in callbacks:
-                callback.on_iteration_end(state)
-            if state.stop:
-                state.stop_reason = state.stop_reason or "stopped by callback"
-        except StopTraining as stop:
-            state.stop, state.stop_reason = True, str(stop) or "stopped"
-        finally:
-            state.params = self._params
-            self.stop_reason_ = state.stop_reason or "partial_fit"
-            for callback in callbacks:
-                callback.on_train_end(state)
+        clock, start = self._clocks()
+        state = TrainState(self.n_iter_, self.max_iter, self._params, None, self.history_, self)
+        with self._callback_session(state, finished="partial_fit") as callbacks:
+            self._advance(lambda: self._run_step(x, self._params, clock), clock, start, state,
+                          callbacks)
         return self
