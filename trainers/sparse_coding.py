@@ -155,9 +155,11 @@ class SparseCoding(MiniBatchMixin, BaseTrainer):
         Computation dtype (default: that of ``X``, float64 for integers).
     callbacks : list of Callback
         See :class:`trainers.Callback`.
-    preprocessor : object with transform/inverse_transform, optional
-        A fitted whitener applied (on ``n × m`` arrays) to raw data in ``fit``/``transform``
-        and inverted by ``inverse_transform``.
+    preprocessor : fitted transformer, optional
+        Any fitted scikit-learn-style transformer (``transform``/``inverse_transform`` on
+        ``(n_samples, n_features)``, e.g. :class:`~sparselearn.patches.Whitener` or
+        ``PCA(whiten=True)``), applied to raw data in ``fit``/``transform`` and inverted by
+        ``inverse_transform``.
     dict_init : array-like of shape (n_components, n_features), optional
         Initial atoms, one per row (scikit-learn's name and orientation), in the space the
         model works in, i.e. after the ``preprocessor``; replaces ``init``. With

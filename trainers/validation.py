@@ -114,7 +114,7 @@ IS_CALLBACKS = Constraint(
 IS_PREPROCESSOR = Constraint(
     lambda v: v is None or (callable(getattr(v, "transform", None))
                             and callable(getattr(v, "inverse_transform", None))),
-    "None or an object with transform(x) and inverse_transform(y)",
+    "None or a fitted transformer with transform(X) and inverse_transform(X)",
 )
 IS_SHAPE2 = Constraint(
     lambda v: isinstance(v, (tuple, list)) and len(v) == 2
