@@ -353,5 +353,10 @@ def format_config(config: Mapping[str, Any], header: str | None = None,
                     text = f"{text:<40} # {sub.doc}"
                 lines.append(text)
 
+    if config.get("model", {}).get("kind") in TOPOGRAPHIC_KINDS:
+        # the size of a torus is model.grid alone: leave n_components to be derived again, so
+        # that the written config still takes a model.grid override
+        config = {**config, "model": {key: value for key, value in config["model"].items()
+                                      if key != "n_components"}}
     emit(config, SCHEMA, "")
     return "\n".join(lines) + "\n"

@@ -1,4 +1,4 @@
-"""The gradient report behind ``scripts/check_gradients.py``.
+"""The gradient report behind ``sparselearn check-gradients``.
 
 For every term and every variable it can differentiate, on random problems with square,
 overcomplete (k > n) and undercomplete (k < n) shapes, the report holds three relative errors:

@@ -56,3 +56,17 @@ def test_rooms_are_subpackages(room):
     module = importlib.import_module(f"sparselearn.{room}")
     assert module.__name__ == f"sparselearn.{room}"
     assert Path(module.__file__).resolve().parent == ROOT / room
+
+
+def test_every_subpackage_is_in_the_wheel_list():
+    """A new folder with an ``__init__.py`` in a room must be listed in pyproject.toml's
+    packages and package-dir (setuptools would leave it out of the wheel silently)."""
+    import tomllib
+
+    setup = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = {f"sparselearn.{init.parent.relative_to(ROOT).as_posix().replace('/', '.')}"
+               for room in ROOMS for init in (ROOT / room).rglob("__init__.py")
+               if "__pycache__" not in init.parts}
+    assert folders <= set(setup["packages"]), sorted(folders - set(setup["packages"]))
+    for package in setup["packages"]:
+        assert (ROOT / setup["package-dir"][package] / "__init__.py").is_file(), package

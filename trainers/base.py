@@ -81,7 +81,9 @@ class BaseTrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        fixed = getattr(self, "dtype", None)
+        tags.transformer_tags.preserves_dtype = (
+            ["float64", "float32"] if fixed is None else [np.dtype(fixed).name])
         return tags
 
     def __sklearn_is_fitted__(self) -> bool:
@@ -102,6 +104,9 @@ class BaseTrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
     def _threads(self):
         """Context limiting BLAS threads to ``blas_threads`` (no limit when None)."""
         threads = getattr(self, "blas_threads", None)
+        if not IS_BLAS_THREADS(threads):
+            raise ValueError(f"{type(self).__name__}: parameter 'blas_threads' must be "
+                             f"{IS_BLAS_THREADS.expected}; got {threads!r}.")
         return nullcontext() if threads is None else blas_limit(threads)
 
     # -- data boundary ----------------------------------------------------------------------
@@ -137,6 +142,7 @@ class BaseTrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         naming ``name`` on NaN or infinity.
         """
         owner = type(self).__name__
+        original = X
         X = validate_data(self, X, reset=reset, dtype="numeric", ensure_all_finite=False)
         if X.dtype.kind not in "fiub":
             raise ValueError(f"{owner}: {name} must hold real numbers; got dtype {X.dtype}")
@@ -146,7 +152,9 @@ class BaseTrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         if self.preprocessor is not None:
             if not all_finite(X.T):
                 raise ValueError(f"Input {name} holds NaN or infinite values ({owner})")
-            processed = np.asarray(self.preprocessor.transform(X))
+            # a DataFrame goes in as it is, so a transformer fitted on named columns sees them
+            processed = np.asarray(self.preprocessor.transform(
+                original if hasattr(original, "columns") else X))
             release_pages(X)  # the preprocessor may have read all of a memory-mapped X
             if processed.ndim != 2 or processed.shape[0] != X.shape[0]:
                 raise ValueError(
@@ -212,11 +220,13 @@ class BaseTrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         -------
         self
         """
+        self._validate_params()
+        # a fit that fails part-way leaves an unfitted model, never a mix of two fits
+        self.__dict__.pop("_params", None)
         with self._threads():
             return self._fit(X, resume)
 
     def _fit(self, X: Any, resume: dict[str, Any] | None) -> BaseTrainer:
-        self._validate_params()
         x = self._to_columns(X, None, reset=True)
         self._begin(x, resume)
         self._prepare(x)
@@ -464,9 +474,14 @@ class BaseTrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
             )
         with self._threads():
             x = self._decode(np.ascontiguousarray(S.T, dtype=self._dtype))
-            if self.preprocessor is not None:
-                return np.ascontiguousarray(self.preprocessor.inverse_transform(x.T))
-            return np.ascontiguousarray(x.T)
+            if self.preprocessor is None:
+                return np.ascontiguousarray(x.T)
+            if not callable(getattr(self.preprocessor, "inverse_transform", None)):
+                raise ValueError(
+                    f"{owner}: inverse_transform needs a preprocessor with inverse_transform; "
+                    f"{type(self.preprocessor).__name__} has none")
+            return np.ascontiguousarray(self.preprocessor.inverse_transform(x.T),
+                                        dtype=self._dtype)
 
 
 #: Axis of each fitted parameter that runs over the (preprocessed) features.

@@ -147,7 +147,7 @@ class SparseCoding(MiniBatchMixin, BaseTrainer):
     tol : float
         Stop when the relative change of the objective between outer iterations is below
         ``tol`` (0 disables; mini-batch objectives are noisy).
-    random_state : None, int or numpy Generator
+    random_state : None, int, numpy Generator, RandomState or SeedSequence
         Seed of the Generator behind every random draw (the batches and ``init``; the
         re-seeds of unused atoms come from a stream derived from it, see
         :mod:`trainers.minibatch`).

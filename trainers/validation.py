@@ -112,9 +112,9 @@ IS_CALLBACKS = Constraint(
     "None or a list of Callback objects",
 )
 IS_PREPROCESSOR = Constraint(
-    lambda v: v is None or (callable(getattr(v, "transform", None))
-                            and callable(getattr(v, "inverse_transform", None))),
-    "None or a fitted transformer with transform(X) and inverse_transform(X)",
+    lambda v: v is None or callable(getattr(v, "transform", None)),
+    "None or a fitted transformer with transform(X) (and inverse_transform(X) for "
+    "inverse_transform)",
 )
 IS_SHAPE2 = Constraint(
     lambda v: isinstance(v, (tuple, list)) and len(v) == 2

@@ -116,3 +116,15 @@ def test_n_components_alone_gives_a_square_torus():
     assert config["model"]["grid"] == [7, 7]
     config = config_from_dict({"model": {"kind": "topographic"}})
     assert config["model"]["grid"] == [8, 8] and config["model"]["n_components"] == 64
+
+
+def test_a_written_topographic_config_takes_a_grid_override(tmp_path):
+    """The resolved config leaves n_components out for torus kinds: a printed or saved config
+    still accepts ``model.grid=...`` (and a sweep over the grid works from it)."""
+    from sparselearn.experiments import config_from_dict, format_config, load_config
+
+    for kind in ("topographic", "tica"):
+        written = tmp_path / f"{kind}.yaml"
+        written.write_text(format_config(config_from_dict({"model": {"kind": kind}})))
+        config = load_config(written, ["model.grid=[5, 5]"])
+        assert config["model"]["grid"] == [5, 5] and config["model"]["n_components"] == 25

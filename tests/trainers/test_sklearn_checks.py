@@ -29,7 +29,16 @@ def _fast(cls):
     return cls(max_iter=3)
 
 
-@parametrize_with_checks([_fast(cls) for cls in ESTIMATORS])
+VARIANTS = [
+    sparselearn.RICA(max_iter=3, whiten="unit-variance"),
+    sparselearn.OrthonormalICA(max_iter=3, whiten="unit-variance", solver="fixed_point"),
+    sparselearn.RICA(max_iter=3, dtype="float32"),
+    sparselearn.SparseCoding(max_iter=3, dtype="float32", constraint="unit_norm"),
+    sparselearn.OnlineDictionaryLearning(max_iter=3, dtype="float64"),
+]
+
+
+@parametrize_with_checks([_fast(cls) for cls in ESTIMATORS] + VARIANTS)
 def test_sklearn_compatible_estimator(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -116,3 +125,89 @@ def test_any_fitted_scikit_learn_transformer_is_a_preprocessor(cls, rng_data):
     np.testing.assert_allclose(wrapped.inverse_transform(codes),
                                pca.inverse_transform(by_hand.inverse_transform(codes)),
                                rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_blas_threads_is_honoured_and_validated(cls, rng_data):
+    """Inside fit (seen from a callback) BLAS runs on ``blas_threads`` threads; the outer
+    limit is restored after; a bad value is refused naming the parameter."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from sparselearn.trainers import Callback
+
+    def blas() -> set[int]:
+        return {int(i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"}
+
+    seen: list[set[int]] = []
+
+    class Look(Callback):
+        def on_iteration_end(self, state):
+            seen.append(blas())
+
+    with threadpool_limits(2, user_api="blas"):
+        for threads, expected in ((1, {1}), (None, {2})):
+            seen.clear()
+            cls(max_iter=2, random_state=0, blas_threads=threads,
+                callbacks=[Look()]).fit(rng_data)
+            assert seen and all(s == expected for s in seen), (threads, seen)
+            assert blas() == {2}
+    for bad in (0, -1, 1.5, "abc", [1], True):
+        with pytest.raises(ValueError, match=r"parameter 'blas_threads' must be"):
+            cls(max_iter=1, blas_threads=bad).fit(rng_data)
+    model = cls(max_iter=1, random_state=0).fit(rng_data).set_params(blas_threads="abc")
+    with pytest.raises(ValueError, match=r"parameter 'blas_threads' must be"):
+        model.transform(rng_data)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_a_generator_passed_in_is_not_advanced(cls, rng_data):
+    generator = np.random.default_rng(5)
+    before = generator.bit_generator.state
+    cls(max_iter=2, random_state=generator).fit(rng_data)
+    assert generator.bit_generator.state == before
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_a_failed_refit_leaves_an_unfitted_model(cls, rng_data):
+    """Never a mix of two fits: a refit that fails part-way (here: a wrong initial basis)
+    leaves the model unfitted, not the old parameters with the new data's state."""
+    model = cls(max_iter=2, random_state=0).fit(rng_data)
+    name = "w_init" if "w_init" in model.get_params() else "dict_init"
+    model.set_params(**{name: np.ones((2, 3))})
+    with pytest.raises(ValueError, match=f"{name} must have shape"):
+        model.fit(5.0 * rng_data + 1.0)
+    with pytest.raises(NotFittedError):
+        model.transform(rng_data)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_float32_stays_float32_through_a_preprocessor(cls, rng_data):
+    from sklearn.decomposition import PCA
+
+    X = rng_data.astype(np.float32)
+    model = cls(max_iter=2, random_state=0, preprocessor=PCA(5, whiten=True).fit(X)).fit(X)
+    codes = model.transform(X[:4])
+    assert codes.dtype == np.float32
+    assert model.inverse_transform(codes).dtype == np.float32
+
+
+def test_a_transformer_without_inverse_is_a_preprocessor_until_inverse_transform(rng_data):
+    from sklearn.preprocessing import Normalizer
+
+    model = sparselearn.RICA(max_iter=2, random_state=0, preprocessor=Normalizer()).fit(rng_data)
+    codes = model.transform(rng_data[:3])
+    with pytest.raises(ValueError, match="preprocessor with inverse_transform; Normalizer"):
+        model.inverse_transform(codes)
+
+
+def test_a_preprocessor_fitted_on_a_dataframe_sees_the_dataframe(rng_data):
+    pd = pytest.importorskip("pandas")
+    from sklearn.preprocessing import StandardScaler
+
+    frame = pd.DataFrame(rng_data, columns=[f"p{i}" for i in range(9)])
+    scaler = StandardScaler().fit(frame)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # "X does not have valid feature names"
+        model = sparselearn.RICA(max_iter=2, tol=0.0, random_state=0, preprocessor=scaler)
+        model.fit(frame)
+        model.transform(frame)

@@ -76,7 +76,7 @@ BAD = [
     ("random_state", "seed", "None, a non-negative int"),
     ("dtype", np.int32, "None, float32 or float64"),
     ("callbacks", [object()], "Callback"),
-    ("preprocessor", object(), "transform(X) and inverse_transform(X)"),
+    ("preprocessor", object(), "a fitted transformer with transform(X)"),
     ("n_components", 0, "an int in [1, inf]"),
 ]
 
