@@ -3,6 +3,11 @@
 The matrices of patch models are small (n = 64 to 256 pixels): one BLAS thread is as fast as
 several on an idle machine and several times faster on a busy one, so the estimators default
 to ``blas_threads=1``.
+
+The limit is process-wide (BLAS libraries have one thread count per process): estimators fitted
+concurrently in threads of one process share it, and the first to finish restores the count it
+found. Run concurrent fits in processes (as the sweeps do), or set ``blas_threads=None`` and
+limit the threads once around them.
 """
 
 from __future__ import annotations
