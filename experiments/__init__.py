@@ -21,6 +21,7 @@ from sparselearn.experiments.errors import (
     TrainingFailed,
     UsageError,
 )
+from sparselearn.experiments.evaluation import evaluate
 from sparselearn.experiments.report import format_summary
 from sparselearn.experiments.runner import RunResult, resume_training, run_training
 from sparselearn.experiments.schema import SCHEMA, Field, validate
@@ -38,6 +39,7 @@ __all__ = [
     "TrainingFailed",
     "UsageError",
     "apply_overrides",
+    "evaluate",
     "config_from_dict",
     "format_config",
     "format_summary",

