@@ -20,6 +20,7 @@ import yaml
 
 from sparselearn.experiments.errors import ConfigError, DataError
 from sparselearn.experiments.schema import (
+    DEPRECATED_KEYS,
     ICA_KINDS,
     SCHEMA,
     TOPOGRAPHIC_KINDS,
@@ -148,6 +149,12 @@ def apply_overrides(raw: Mapping[str, Any], overrides: Iterable[str],
                     origins: dict[str, str] | None = None) -> dict[str, Any]:
     """Return a copy of ``raw`` with every ``KEY=VALUE`` override applied (later wins)."""
     out = copy.deepcopy(dict(raw))
+    overrides = list(overrides)
+    given = {text.partition("=")[0].strip(): text for text in overrides}
+    for old, new in DEPRECATED_KEYS.items():
+        if old in given and new in given:
+            raise ConfigError(f"overrides '{given[old]}' and '{given[new]}' set the same key: "
+                              f"{old} is the deprecated name of {new}; give only {new}")
     for text in overrides:
         key, value = parse_override(text)
         node = out

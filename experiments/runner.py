@@ -11,10 +11,13 @@ import math
 import os
 import threading
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from sklearn.exceptions import ConvergenceWarning
 
 from sparselearn.experiments import rundir as rd
 from sparselearn.experiments.artifacts import (
@@ -88,7 +91,7 @@ def _as_config(config: Mapping[str, Any] | str | os.PathLike | None) -> dict[str
 
 
 def _files(run_dir: Path) -> dict[str, str]:
-    names = (rd.CONFIG, rd.METRICS, rd.MODEL, rd.FILTERS, rd.CURVES, rd.CHECKPOINT)
+    names = (rd.CONFIG, rd.METRICS, rd.MODEL, rd.FILTERS, rd.CURVES, rd.CHECKPOINT, rd.STATUS)
     return {name: str(run_dir / name) for name in names if (run_dir / name).exists()}
 
 
@@ -185,7 +188,10 @@ def run_training(config: Mapping[str, Any] | str | os.PathLike | None,
     from sparselearn.trainers import TrainingDiverged
 
     try:
-        model.fit(data.x.T, resume=state)
+        with warnings.catch_warnings():
+            # a run that ends on max_iter says so in its status and summary instead
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(data.x.T, resume=state)
     except TrainingDiverged as err:
         last = err.last_state
         path = run_dir / rd.CHECKPOINT
@@ -211,6 +217,9 @@ def run_training(config: Mapping[str, Any] | str | os.PathLike | None,
     draw_curves(run_dir / rd.CURVES, run_dir / rd.METRICS, title=title)
     last_record = dict(model.history_[-1]) if model.history_ else {}
     stop_reason = "interrupted" if stopper.stopped else getattr(model, "stop_reason_", None)
+    tol = getattr(model, "tol", 0.0) or 0.0
+    if stop_reason == "max_iter" and tol > 0:
+        stop_reason = f"max_iter, before the tolerance trainer.tol={tol:g} was reached"
     rd.write_status(run_dir, status=status, iteration=iterations, stop_reason=stop_reason)
     return RunResult(str(run_dir), status, iterations,
                      float(last_record.get("objective", math.nan)), last_record,

@@ -174,8 +174,9 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=_count, metavar="N",
                         help="BLAS threads (default 1 unless OMP_NUM_THREADS, "
                              "OPENBLAS_NUM_THREADS or MKL_NUM_THREADS is set; 0 leaves the BLAS "
-                             "default). The matrices here are small: one thread is as fast on "
-                             "an idle machine and up to 10x faster on a busy one")
+                             "default). The matrices here are small: one thread is twice as "
+                             "fast on an idle machine and about 5x faster next to a busy "
+                             "process")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
 

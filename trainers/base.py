@@ -11,8 +11,8 @@ A trainer is an alternating minimisation over blocks of variables. A subclass su
 
 Everything else — scikit-learn boundary (``X`` is ``(n_samples, n_features)``, transposed to the
 seed's one-example-per-column convention inside), dtype handling, the ``numpy.random.Generator``,
-history records, callbacks, :class:`~trainers.state.StopTraining`, divergence, ``state_dict()``
-and bit-identical resume — lives here once.
+history records, callbacks, :class:`~sparselearn.trainers.state.StopTraining`, divergence,
+``state_dict()`` and bit-identical resume — lives here once.
 """
 
 from __future__ import annotations
@@ -452,6 +452,11 @@ class BaseTrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
                     f"preprocessing; got {x.shape[0]}"
                 )
             return np.ascontiguousarray(self._encode(x).T)
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Minus the training objective per example on ``X`` (higher is better), so that
+        ``GridSearchCV`` and ``cross_val_score`` work without a ``scoring`` argument."""
+        return -float(self.objective(X))
 
     def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> np.ndarray:
         """``fit(X).transform(X)``."""

@@ -136,7 +136,7 @@ class OnlineDictionaryLearning(MiniBatchMixin, BaseTrainer):
         Computation dtype (default: that of ``X``, float64 for integers). float32 halves the
         time of the code solver's GEMMs.
     callbacks : list of Callback
-        See :class:`trainers.Callback`.
+        See :class:`~sparselearn.trainers.Callback`.
     preprocessor : fitted transformer, optional
         Any fitted scikit-learn-style transformer (``transform``/``inverse_transform`` on
         ``(n_samples, n_features)``, e.g. :class:`~sparselearn.patches.Whitener` or

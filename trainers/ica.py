@@ -648,7 +648,7 @@ class OrthonormalICA(_ICABase):
     tol : float
         Stop when the relative objective change between outer iterations is below ``tol``.
     random_state, dtype, callbacks, preprocessor
-        As in :class:`trainers.SparseCoding`.
+        As in :class:`~sparselearn.trainers.SparseCoding`.
     whiten : {False, "unit-variance"}
         ``False`` (default): ``X`` is already white (the configs whiten in their data step).
         ``"unit-variance"``: centre ``X`` and whiten it inside ``fit`` (PCA to unit variance, as
@@ -885,7 +885,7 @@ class RICA(_ICABase):
     tol : float
         Stop when the relative objective change between outer iterations is below ``tol``.
     random_state, dtype, callbacks, preprocessor
-        As in :class:`trainers.SparseCoding`.
+        As in :class:`~sparselearn.trainers.SparseCoding`.
     whiten : {False, "unit-variance"}
         ``False`` (default): ``X`` is already white (the configs whiten in their data step).
         ``"unit-variance"``: centre ``X`` and whiten it inside ``fit`` (PCA to unit variance, as

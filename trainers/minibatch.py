@@ -149,10 +149,10 @@ def checked_dict_init(owner: str, dict_init: Any, k: int, n: int, dtype: np.dtyp
 class MiniBatchMixin:
     """``fit`` as batch draw + :meth:`_step`, ``partial_fit``, ``dict_init`` and the step stream.
 
-    For a :class:`~trainers.base.BaseTrainer` subclass (list it first among the bases). The
-    subclass supplies :meth:`_step` and :meth:`_initial_basis` (default: ``dict_init`` or
-    :func:`trainers.dictionary._initial_atoms`); ``_setup`` must set ``_k`` (atoms) and ``_b``
-    (batch size). See the module docstring.
+    For a :class:`~sparselearn.trainers.base.BaseTrainer` subclass (list it first among the
+    bases). The subclass supplies :meth:`_step` and :meth:`_initial_basis` (default:
+    ``dict_init`` or :func:`trainers.dictionary._initial_atoms`); ``_setup`` must set ``_k``
+    (atoms) and ``_b`` (batch size). See the module docstring.
     """
 
     #: memory layout every step's batch is brought to (see the module docstring)

@@ -40,8 +40,8 @@ Exact L1 (lasso) codes
 :func:`lasso_fista` is not one of the smooth solvers above: it solves a batch of lassos
 ``½‖A s_j − x_j‖² + α‖s_j‖₁`` by proximal FISTA (soft thresholding) on the Gram form, one
 ``k × k × b`` GEMM per iteration, with a momentum and an adaptive restart per column and an
-optional stop on the relative change of the codes. :class:`trainers.OnlineDictionaryLearning`
-uses it for its codes and its ``transform``.
+optional stop on the relative change of the codes.
+:class:`~sparselearn.trainers.OnlineDictionaryLearning` uses it for its codes and its ``transform``.
 """
 
 from __future__ import annotations

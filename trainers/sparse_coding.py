@@ -154,7 +154,7 @@ class SparseCoding(MiniBatchMixin, BaseTrainer):
     dtype : None, float32 or float64
         Computation dtype (default: that of ``X``, float64 for integers).
     callbacks : list of Callback
-        See :class:`trainers.Callback`.
+        See :class:`~sparselearn.trainers.Callback`.
     preprocessor : fitted transformer, optional
         Any fitted scikit-learn-style transformer (``transform``/``inverse_transform`` on
         ``(n_samples, n_features)``, e.g. :class:`~sparselearn.patches.Whitener` or

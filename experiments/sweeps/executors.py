@@ -30,7 +30,8 @@ WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THRE
 
 #: Message when Dask is asked for but not installed.
 DASK_MISSING = ("--scheduler needs Dask distributed, which is an optional extra: "
-                "pip install -e '.[distributed]'")
+                "pip install 'sparselearn[distributed]' (in a checkout: pip install -e "
+                "'.[distributed]')")
 
 # The initializer runs in a fresh spawned worker before the first task is unpickled. It must not
 # import sparselearn (that loads numpy, whose BLAS reads its thread count once, at load time), so

@@ -128,3 +128,11 @@ def test_a_written_topographic_config_takes_a_grid_override(tmp_path):
         written.write_text(format_config(config_from_dict({"model": {"kind": kind}})))
         config = load_config(written, ["model.grid=[5, 5]"])
         assert config["model"]["grid"] == [5, 5] and config["model"]["n_components"] == 25
+
+
+def test_both_names_as_overrides_is_an_error():
+    from sparselearn.experiments import ConfigError, config_from_dict
+
+    with pytest.raises(ConfigError, match=r"'model\.lambda=0\.5' and 'model\.alpha=0\.2' set the "
+                                          r"same key"):
+        config_from_dict({"model": {"kind": "rica"}}, ["model.lambda=0.5", "model.alpha=0.2"])

@@ -211,3 +211,13 @@ def test_a_preprocessor_fitted_on_a_dataframe_sees_the_dataframe(rng_data):
         model = sparselearn.RICA(max_iter=2, tol=0.0, random_state=0, preprocessor=scaler)
         model.fit(frame)
         model.transform(frame)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_score_is_minus_the_objective_and_grid_search_needs_no_scoring(cls, rng_data):
+    from sklearn.model_selection import GridSearchCV
+
+    model = cls(max_iter=2, random_state=0).fit(rng_data)
+    assert model.score(rng_data[:50]) == -model.objective(rng_data[:50])
+    search = GridSearchCV(cls(random_state=0), {"max_iter": [1, 3]}, cv=2).fit(rng_data)
+    assert np.isfinite(search.best_score_) and search.best_params_["max_iter"] in (1, 3)
