@@ -17,6 +17,9 @@ def format_plan(plan: SweepPlan, out: str | os.PathLike | None = None) -> str:
              f"{seeds} seed{'s' if seeds != 1 else ''}), base {plan.base}"]
     if plan.fixed:
         lines.append("every run: " + " ".join(plan.fixed))
+    if plan.evaluate:
+        lines.append("then evaluated: " + ", ".join(f"{k}={v}"
+                                                     for k, v in plan.evaluate.items()))
     width = len(str(len(plan.runs)))
     for run in plan.runs:
         own = [text for text in run.overrides if text not in plan.fixed]
@@ -37,6 +40,23 @@ def format_result(result: SweepResult) -> str:
     if result.interrupted or rest:
         lines.append(f"{rest} runs not finished; continue with: sparselearn sweep "
                      f"--resume {result.sweep_dir}")
+    lines += _best_accuracy(result)
     lines.append(f"sweep directory: {result.sweep_dir}")
     lines += [f"  {name}: {path}" for name, path in result.files.items()]
     return "\n".join(lines)
+
+
+def _best_accuracy(result: SweepResult) -> list[str]:
+    """``best accuracy: ...`` from ``summary.csv`` when the sweep evaluated its runs."""
+    from sparselearn.experiments.sweeps.report import read_summary
+
+    try:
+        rows = read_summary(result.files["summary"])
+    except (KeyError, OSError):
+        return []
+    scored = [(float(row["accuracy"]), row["name"]) for row in rows if row.get("accuracy")]
+    if not scored:
+        return []
+    accuracy, name = max(scored)
+    return [f"best accuracy: {accuracy:.4f} ({name}); {len(scored)} of {len(rows)} runs "
+            f"evaluated"]

@@ -30,6 +30,8 @@ __all__ = ["summary_rows", "summary_columns", "write_summary", "plot_metrics", "
 #: Columns before the varied parameters and after them, around the metrics.
 LEAD = ("index", "name")
 MIDDLE = ("seed", "status", "error", "iterations", "objective")
+#: The downstream test accuracy (sweeps with ``evaluate:``), right after the objective.
+ACCURACY = "accuracy"
 TAIL = ("train_time", "wall_time", "attempt", "overrides", "run_dir")
 #: Metric columns that are bookkeeping, not quantities worth plotting against a parameter.
 _NOT_PLOTTED = re.compile(r"(^step_size$|_time$|_share$|_iter$|^eval_)")
@@ -70,10 +72,15 @@ def _row(sweep_dir: Path, plan: SweepPlan, run: RunSpec) -> dict[str, Any]:
     row: dict[str, Any] = {"index": run.index, "name": run.name}
     for key in plan.varied:
         row[key] = _cell(_get(run.config, key))
-    error = status.get("error")
-    row.update(seed=run.seed, status=status["status"], error=error or "",
+    error = status.get("error") or ""
+    if status.get("evaluation_error"):
+        error = "; ".join(filter(None, [error, f"evaluation: {status['evaluation_error']}"]))
+    row.update(seed=run.seed, status=status["status"], error=error,
                iterations=status.get("iteration", metrics.get("iteration", "")),
                objective=metrics.get("objective", math.nan))
+    if plan.evaluate or status.get("accuracy") is not None:
+        accuracy = status.get("accuracy")
+        row[ACCURACY] = float(accuracy) if accuracy is not None else math.nan
     for key, value in metrics.items():
         if key not in ("iteration", "objective", "wall_time"):
             row[key] = value
@@ -90,12 +97,14 @@ def summary_rows(sweep_dir: str | os.PathLike, plan: SweepPlan) -> list[dict[str
 
 
 def summary_columns(rows: Sequence[Mapping[str, Any]], plan: SweepPlan) -> list[str]:
-    """Column order of ``summary.csv``: ids, varied keys, status, metrics, timing, paths."""
-    fixed = set(LEAD) | set(MIDDLE) | set(TAIL) | set(plan.varied)
+    """Column order of ``summary.csv``: ids, varied keys, status, accuracy (sweeps that
+    evaluate), metrics, timing, paths."""
+    fixed = set(LEAD) | set(MIDDLE) | set(TAIL) | set(plan.varied) | {ACCURACY}
     metrics: list[str] = []
     for row in rows:
         metrics += [key for key in row if key not in fixed and key not in metrics]
-    return [*LEAD, *plan.varied, *MIDDLE, *metrics, *TAIL]
+    accuracy = [ACCURACY] if plan.evaluate or any(ACCURACY in row for row in rows) else []
+    return [*LEAD, *plan.varied, *MIDDLE, *accuracy, *metrics, *TAIL]
 
 
 def _csv_text(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
@@ -118,7 +127,9 @@ def write_summary(sweep_dir: str | os.PathLike, plan: SweepPlan) -> Path:
 
     Columns: ``index``, ``name``, one per varied key (the value used), ``seed``, ``status``
     (finished, failed, diverged, interrupted, running, pending), ``error``, ``iterations``,
-    ``objective``, the final record's terms and measures (``reconstruction_error``,
+    ``objective``, ``accuracy`` (sweeps with ``evaluate:``: the run's test accuracy, empty
+    when not evaluated or when the evaluation failed, its error then in ``error``), the final
+    record's terms and measures (``reconstruction_error``,
     ``sparsity``, ...), ``train_time`` (training seconds), ``wall_time`` (seconds of the whole
     run), ``attempt``, ``overrides`` and ``run_dir`` (relative to the sweep directory).
     """
@@ -135,7 +146,8 @@ def read_summary(path: str | os.PathLike) -> list[dict[str, str]]:
 
 
 def plot_metrics(columns: Sequence[str], plan: SweepPlan) -> list[str]:
-    """The summary columns drawn against the parameters: objective, terms and measures."""
+    """The summary columns drawn against the parameters: objective, accuracy (when the sweep
+    evaluates), terms and measures."""
     start = columns.index("objective")
     stop = columns.index(TAIL[0])
     return [c for c in columns[start:stop] if not _NOT_PLOTTED.search(c)]

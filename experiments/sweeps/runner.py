@@ -11,7 +11,8 @@
   at their next iteration boundary with a checkpoint, and waits for them. A second signal aborts
   at once (the workers are killed; their runs are rerun on resume).
 - :func:`resume_sweep` skips finished runs, resumes interrupted ones from their checkpoint and
-  reruns failed or missing ones.
+  reruns failed or missing ones. With ``evaluate:`` in the sweep, a finished run without an
+  accuracy is evaluated again (not retrained).
 """
 
 from __future__ import annotations
@@ -100,15 +101,22 @@ class _Progress:
             self.bar.close()
 
 
-def _task(sweep_dir: Path, run: RunSpec, attempt: int, token: str) -> PointTask:
-    """The task of one run; decides between resuming its checkpoint and a fresh start."""
+def _task(sweep_dir: Path, plan: SweepPlan, run: RunSpec, attempt: int,
+          token: str) -> PointTask:
+    """The task of one run; decides between evaluating a finished run, resuming its
+    checkpoint and a fresh start."""
     path = store.run_dir(sweep_dir, run)
+    if store.needs_evaluation(sweep_dir, plan, run):
+        files = {p.name: p.read_bytes() for p in sorted(path.iterdir()) if p.is_file()}
+        return PointTask(run.name, str(path), run.config, False, str(sweep_dir), token, attempt,
+                         evaluate=plan.evaluate, evaluate_only=True, files=files)
     status = rd.read_status(path).get("status")
     resume = (status in ("interrupted", "running") and (path / rd.CHECKPOINT).is_file()
               and (path / rd.CONFIG).is_file())
     if not resume and path.exists():
         store.clear_run(path)
-    return PointTask(run.name, str(path), run.config, resume, str(sweep_dir), token, attempt)
+    return PointTask(run.name, str(path), run.config, resume, str(sweep_dir), token, attempt,
+                     evaluate=plan.evaluate)
 
 
 def _write_back(path: Path, files: dict[str, bytes]) -> None:
@@ -133,7 +141,7 @@ def _execute(plan: SweepPlan, sweep_dir: Path, todo: list[RunSpec], executor: Sw
     stopping = False
 
     def submit(run: RunSpec) -> None:
-        task = _task(sweep_dir, run, lost.get(run.name, 0) + 1, token)
+        task = _task(sweep_dir, plan, run, lost.get(run.name, 0) + 1, token)
         in_flight[executor.submit(point_fn, task)] = run
 
     while queue or suspects or in_flight:
@@ -162,7 +170,11 @@ def _execute(plan: SweepPlan, sweep_dir: Path, todo: list[RunSpec], executor: Sw
                     continue
                 lost[run.name] = lost.get(run.name, 0) + 1
                 error = f"worker lost ({type(exc).__name__}: {exc})"
-                if lost[run.name] >= 2:
+                if store.run_status(sweep_dir, run)["status"] == "finished":
+                    # lost while evaluating a finished run: keep the run, record the error
+                    store.mark_status(path, evaluation_error=error)
+                    outcome = PointOutcome(run.name, "finished", evaluation_error=error)
+                elif lost[run.name] >= 2:
                     store.mark_status(path, status="failed", attempt=lost[run.name],
                                       error=f"{error}, twice; not retried again")
                     outcome = PointOutcome(run.name, "failed", error=error)
@@ -195,7 +207,8 @@ def _sweep(plan: SweepPlan, sweep_dir: Path, workers: int | None, scheduler: str
     result = SweepResult(str(sweep_dir), len(plan.runs))
     result.statuses = {run.name: store.run_status(sweep_dir, run)["status"]
                        for run in plan.runs}
-    todo = [run for run in plan.runs if result.statuses[run.name] not in store.FINISHED]
+    todo = [run for run in plan.runs if result.statuses[run.name] not in store.FINISHED
+            or store.needs_evaluation(sweep_dir, plan, run)]
     flag = store.FileFlag(sweep_dir / store.STOP_FLAG)
     flag.clear()
     bar = _Progress(progress, len(plan.runs), len(plan.runs) - len(todo), plan.name)
@@ -282,8 +295,9 @@ def resume_sweep(sweep_dir: str | os.PathLike, *, workers: int | None = None,
                  point_fn: Callable[[PointTask], PointOutcome] = execute_point,
                  on_outcome: Callable[[RunSpec, PointOutcome], None] | None = None,
                  executor: SweepExecutor | None = None, report: bool = True) -> SweepResult:
-    """Continue a sweep directory: finished runs are skipped, interrupted ones resumed from
-    their checkpoints, failed and missing ones run again (parameters as :func:`run_sweep`).
+    """Continue a sweep directory: finished runs are skipped (or only evaluated, when the
+    sweep evaluates and they have no accuracy yet), interrupted ones resumed from their
+    checkpoints, failed and missing ones run again (parameters as :func:`run_sweep`).
 
     Raises
     ------

@@ -15,6 +15,9 @@ A sweep file is YAML::
       - {model.alpha: 1.0, model.n_components: 32}
     seeds: 2                        # each point with seeds s0, s0+1 (s0: the base seed);
                                     # or a list of seeds such as [0, 7]
+    evaluate:                       # optional: evaluate every finished run (in the worker,
+      dataset: digits               # right after training); summary.csv gains "accuracy"
+      baselines: none               # other keys: EVALUATE_KEYS (evaluate()'s options)
 
 Keys are the dotted keys of the train command's overrides. A deprecated key (``model.lambda``)
 is read under its new name (``model.alpha``) with a warning, so points, run names and the
@@ -41,10 +44,15 @@ from sparselearn.experiments.schema import canonical_key, suggest
 from sparselearn.experiments.sweeps.names import dedupe, run_name, short_keys
 
 __all__ = ["RunSpec", "SweepPlan", "load_sweep", "plan_sweep", "format_override",
-           "SWEEP_KEYS"]
+           "SWEEP_KEYS", "EVALUATE_KEYS"]
 
 #: Top-level keys of a sweep file.
-SWEEP_KEYS = ("base", "name", "description", "overrides", "grid", "points", "seeds")
+SWEEP_KEYS = ("base", "name", "description", "overrides", "grid", "points", "seeds",
+              "evaluate")
+#: Keys of a sweep file's ``evaluate:`` mapping (options of
+#: :func:`experiments.evaluation.evaluate`; ``dataset`` is required).
+EVALUATE_KEYS = ("dataset", "encoder", "classifier", "stride", "alpha", "baselines",
+                 "test_size", "seed", "cv", "baseline_patches")
 _SCALARS = (bool, int, float, str, type(None))
 
 
@@ -96,6 +104,9 @@ class SweepPlan:
         Dotted keys that differ between points, in grid order then first appearance.
     runs : list of RunSpec
     description : str
+    evaluate : dict, optional
+        Keyword options of :func:`experiments.evaluation.evaluate` (``dataset`` included) for
+        every finished run; None: runs are not evaluated.
     """
 
     name: str
@@ -108,6 +119,7 @@ class SweepPlan:
     varied: list[str]
     runs: list[RunSpec] = field(default_factory=list)
     description: str = ""
+    evaluate: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (``plan.json`` of a sweep directory)."""
@@ -258,6 +270,75 @@ def _read_seeds(raw: Any, origin: str, base_seed: int) -> list[int]:
                       f"integers >= 0, found {raw!r}")
 
 
+def _read_evaluate(raw: Any, origins: Mapping[str, str], default: str, source: Path,
+                   configs: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The ``evaluate:`` mapping, checked (and completed with ``baselines: none``)."""
+    from sparselearn.experiments.evaluation import datasets as ds
+    from sparselearn.experiments.evaluation.runner import CLASSIFIERS, ENCODERS, parse_baselines
+
+    origin = _origin(origins, "evaluate", default)
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{origin}: evaluate: expected a mapping such as {{dataset: digits}} "
+                          f"(keys: {', '.join(EVALUATE_KEYS)}), found {raw!r}")
+    for key in raw:
+        if key not in EVALUATE_KEYS:
+            raise ConfigError(f"{_origin(origins, f'evaluate.{key}', origin)}: evaluate.{key}: "
+                              f"unknown evaluate key '{key}'"
+                              + suggest(str(key), list(EVALUATE_KEYS))
+                              + f" (known keys: {', '.join(EVALUATE_KEYS)})")
+    options: dict[str, Any] = {"baselines": "none", **raw}
+
+    def where(key: str) -> str:
+        return f"{_origin(origins, f'evaluate.{key}', origin)}: evaluate.{key}"
+
+    dataset = options.get("dataset")
+    if not isinstance(dataset, str) or not dataset:
+        raise ConfigError(f"{origin}: evaluate.dataset: required, expected one of "
+                          f"{', '.join(ds.DATASETS)} or a folder with one subfolder per class")
+    folder = Path(os.path.expanduser(dataset))
+    if not folder.is_absolute():
+        folder = source.parent / folder
+    key = ds._ALIASES.get(dataset.lower(), dataset.lower())
+    if folder.is_dir():
+        options["dataset"] = str(Path(os.path.abspath(folder)))
+    elif key not in ds.DATASETS:
+        raise ConfigError(f"{where('dataset')}: unknown dataset '{dataset}'; expected one of "
+                          f"{', '.join(ds.DATASETS)} or a folder with one subfolder per class")
+    for name, allowed in (("encoder", ENCODERS), ("classifier", CLASSIFIERS)):
+        if name in options and options[name] not in allowed:
+            raise ConfigError(f"{where(name)}: expected one of {', '.join(allowed)}, found "
+                              f"{options[name]!r}")
+    for name, low in (("stride", 1), ("seed", 0), ("cv", 2), ("baseline_patches", 1)):
+        value = options.get(name, low)
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ConfigError(f"{where(name)}: expected an integer >= {low}, found {value!r}")
+    for name in ("alpha", "test_size"):
+        value = options.get(name, 0.5)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) \
+                or not math.isfinite(value) or value < 0:
+            raise ConfigError(f"{where(name)}: expected a number >= 0, found {value!r}")
+    if not 0 < options.get("test_size", 0.25) < 1:
+        raise ConfigError(f"{where('test_size')}: expected a fraction in (0, 1), found "
+                          f"{options['test_size']!r}")
+    baselines = options["baselines"]
+    if isinstance(baselines, list):
+        baselines = ",".join(str(b) for b in baselines)
+    if not isinstance(baselines, str):
+        raise ConfigError(f"{where('baselines')}: expected 'all', 'none' or a comma list, "
+                          f"found {baselines!r}")
+    try:
+        parse_baselines(baselines)
+    except ConfigError as exc:
+        raise ConfigError(f"{where('baselines')}: {exc}") from None
+    options["baselines"] = baselines
+    if any(config["data"]["colour"] for config in configs):
+        raise ConfigError(f"{origin}: evaluate: the evaluation datasets are grey; runs with "
+                          f"data.colour: true cannot be evaluated")
+    return options
+
+
 def _override_keys(overrides: Iterable[str]) -> list[str]:
     return [parse_override(text)[0] for text in overrides]
 
@@ -381,12 +462,14 @@ def plan_sweep(raw: Mapping[str, Any], source: str | os.PathLike,
         seen[name] = index
         runs.append(RunSpec(index, name, dict(point), p_index,
                             int(config["seed"]), overrides, config))
+    evaluation = _read_evaluate(raw.get("evaluate"), origins, default, source,
+                                [run.config for run in runs])
     return SweepPlan(
         name=str(raw.get("name") or source.stem), source=str(Path(os.path.abspath(source))),
         base=str(base), grid=grid, points=points, seeds=[int(r.config["seed"]) for r in runs
                                                          if r.point_index == 0],
         fixed=fixed, varied=varied, runs=runs,
-        description=str(raw.get("description") or "").strip())
+        description=str(raw.get("description") or "").strip(), evaluate=evaluation)
 
 
 def _point_origin(point: Mapping[str, Any], p_index: int, n_grid: int,

@@ -30,7 +30,8 @@ from sparselearn.plotting.atomic import atomic_write_text
 
 __all__ = ["PLAN", "SWEEP_FILE", "SUMMARY", "METRICS_PNG", "FILTERS_PNG", "RUNS", "TOKEN",
            "STOP_FLAG", "FINISHED", "default_sweep_dir", "create_sweep_dir", "open_sweep_dir",
-           "token", "run_dir", "run_status", "mark_status", "clear_run", "FileFlag"]
+           "token", "run_dir", "run_status", "needs_evaluation", "mark_status", "clear_run",
+           "FileFlag"]
 
 PLAN = "plan.json"
 SWEEP_FILE = "sweep.yaml"
@@ -120,6 +121,15 @@ def run_status(sweep_dir: str | os.PathLike, run: RunSpec) -> dict[str, Any]:
     path = run_dir(sweep_dir, run)
     status = rd.read_status(path) if path.is_dir() else {}
     return status if status.get("status") else {"status": "pending"}
+
+
+def needs_evaluation(sweep_dir: str | os.PathLike, plan: SweepPlan, run: RunSpec) -> bool:
+    """The sweep evaluates its runs and ``run`` finished without an accuracy (not yet
+    evaluated, or its evaluation failed)."""
+    if not plan.evaluate:
+        return False
+    status = run_status(sweep_dir, run)
+    return status["status"] in FINISHED and status.get("accuracy") is None
 
 
 def mark_status(path: str | os.PathLike, **fields: Any) -> None:

@@ -6,6 +6,11 @@ returns a small picklable :class:`PointOutcome`; exceptions of the run (a diverg
 file, a bug) become an outcome with status ``diverged`` or ``failed`` and the error text, so an
 exception that comes back through a future always means the worker itself was lost.
 
+When the sweep asks for it (``evaluate:``), a finished run is evaluated right after training
+(:func:`experiments.evaluation.evaluate`); its accuracy, or the evaluation's error, goes into
+the run's ``status.json`` (``accuracy``, ``evaluation_error``) and never fails the run. A task
+with ``evaluate_only`` evaluates a finished run without training it again (resume).
+
 A worker that cannot see the sweep directory (a Dask worker on another machine) trains into a
 temporary folder and returns the run directory's files, which the sweep process writes back.
 """
@@ -47,6 +52,13 @@ class PointTask:
         The sweep directory's token: a worker that reads the same token shares the disk.
     attempt : int
         1 for the first try, 2 for the retry after a lost worker.
+    evaluate : dict, optional
+        Options of :func:`experiments.evaluation.evaluate` for a finished run (None: none).
+    evaluate_only : bool
+        The run is finished: only evaluate it.
+    files : dict of str to bytes, optional
+        The run directory's files, for an ``evaluate_only`` task on a worker that does not
+        share the sweep's disk.
     """
 
     name: str
@@ -56,6 +68,9 @@ class PointTask:
     sweep_dir: str
     token: str
     attempt: int = 1
+    evaluate: dict[str, Any] | None = None
+    evaluate_only: bool = False
+    files: dict[str, bytes] | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -76,6 +91,10 @@ class PointOutcome:
     pid : int
     blas_threads : int or None
         BLAS threads the worker process had before the run (None without ``threadpoolctl``).
+    accuracy : float or None
+        Test accuracy of the evaluation (None: not evaluated, or it failed).
+    evaluation_error : str or None
+        One line, when the evaluation failed.
     files : dict of str to bytes, optional
         The run directory's files, when the worker did not share the sweep's disk.
     """
@@ -89,6 +108,8 @@ class PointOutcome:
     host: str = ""
     pid: int = 0
     blas_threads: int | None = None
+    accuracy: float | None = None
+    evaluation_error: str | None = None
     files: dict[str, bytes] | None = field(default=None, repr=False)
 
 
@@ -132,6 +153,34 @@ def _read_files(folder: Path) -> dict[str, bytes]:
     return {path.name: path.read_bytes() for path in sorted(folder.iterdir()) if path.is_file()}
 
 
+def _evaluate_run(out: Path, options: dict[str, Any], outcome: PointOutcome) -> None:
+    """Evaluate a finished run directory; the result (or error) goes to its ``status.json``."""
+    from sparselearn.experiments import rundir as rd
+
+    started = time.perf_counter()
+    options = dict(options)
+    dataset = options.pop("dataset")
+    fields: dict[str, Any]
+    try:
+        from joblib import parallel_config
+
+        from sparselearn.experiments.evaluation import evaluate
+
+        # the sweep runs in parallel already: no nested process pool inside a worker
+        with parallel_config(backend="sequential"):
+            result = evaluate(out, dataset, progress=False, **options)
+        outcome.accuracy = result.accuracy
+        fields = {"accuracy": result.accuracy}
+    except Exception as exc:  # noqa: BLE001 - a failed evaluation is recorded, not raised
+        outcome.evaluation_error = f"{type(exc).__name__}: {exc}"
+        fields = {"evaluation_error": outcome.evaluation_error}
+    status = rd.read_status(out)
+    status.pop("accuracy", None)
+    status.pop("evaluation_error", None)
+    status.update(fields, evaluation_time=time.perf_counter() - started)
+    rd.write_status(out, **status)
+
+
 def execute_point(task: PointTask) -> PointOutcome:
     """Run one sweep point and describe the outcome; never raises for a failing run.
 
@@ -160,6 +209,8 @@ def execute_point(task: PointTask) -> PointOutcome:
         scratch = Path(tempfile.mkdtemp(prefix="sparselearn-sweep-"))
         out = scratch / task.name
         stop = _Never()
+    if task.evaluate_only:
+        return _evaluate_only(task, shared)
     resume = task.resume and shared
     previous = float(rd.read_status(out).get("wall_time", 0.0)) if resume else 0.0
     outcome = PointOutcome(task.name, "failed", host=socket.gethostname(), pid=os.getpid(),
@@ -188,6 +239,9 @@ def execute_point(task: PointTask) -> PointOutcome:
         mark_status(out, status=outcome.status, wall_time=outcome.wall_time,
                     attempt=task.attempt, host=outcome.host,
                     **({"error": outcome.error} if outcome.error else {}), **details)
+        if task.evaluate and outcome.status == "finished":
+            with _one_blas_thread():
+                _evaluate_run(out, task.evaluate, outcome)
         if scratch is not None:
             outcome.files = _read_files(out)
     finally:
@@ -195,3 +249,33 @@ def execute_point(task: PointTask) -> PointOutcome:
             shutil.rmtree(scratch, ignore_errors=True)
     return outcome
 
+
+
+def _evaluate_only(task: PointTask, shared: bool) -> PointOutcome:
+    """Evaluate a run that finished earlier (its files come with the task off the disk)."""
+    from sparselearn.experiments import rundir as rd
+    from sparselearn.plotting.atomic import atomic_write_bytes
+
+    outcome = PointOutcome(task.name, "finished", host=socket.gethostname(), pid=os.getpid(),
+                           blas_threads=blas_threads())
+    scratch = None
+    if shared:
+        out = Path(task.run_dir)
+    else:
+        scratch = Path(tempfile.mkdtemp(prefix="sparselearn-sweep-"))
+        out = scratch / task.name
+        out.mkdir()
+        for name, data in (task.files or {}).items():
+            atomic_write_bytes(out / name, data)
+    try:
+        status = rd.read_status(out)
+        outcome.wall_time = float(status.get("wall_time", 0.0))
+        outcome.iterations = status.get("iteration")
+        with _one_blas_thread():
+            _evaluate_run(out, task.evaluate or {}, outcome)
+        if scratch is not None:
+            outcome.files = _read_files(out)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return outcome
