@@ -54,7 +54,7 @@ def peak_rss_mib() -> float:
 
 def create(path: Path, rows: int, n: int, seed: int = 0) -> None:
     """Write correlated Gaussian patches (one per row) in 100,000-row blocks."""
-    from sparselearn.patches.whitening import _release_pages
+    from sparselearn.objectives.blocks import release_pages as _release_pages
 
     rng = np.random.default_rng(seed)
     mixing = rng.standard_normal((n, n)) / np.sqrt(n) + np.eye(n)
@@ -75,7 +75,7 @@ def measure(path: Path, chunk_size: int | None, release: bool) -> dict:
     from sparselearn import patches
 
     if not release:
-        whitening._release_pages = lambda arr: None  # the plain-memmap baseline
+        whitening.release_pages = lambda arr: None  # the plain-memmap baseline
     after_imports = rss_mib()
     tracemalloc.start()
     start = time.perf_counter()

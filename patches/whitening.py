@@ -26,7 +26,6 @@ pages released after each chunk: it is never loaded whole.
 from __future__ import annotations
 
 import json
-import mmap
 import numbers
 import os
 import tempfile
@@ -44,6 +43,8 @@ from sklearn.base import (
 )
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from sparselearn.objectives.blocks import release_pages
+
 from ._validation import as_float_matrix, result_dtype
 
 __all__ = ["Whitener", "chunked_covariance", "iter_row_chunks"]
@@ -56,40 +57,6 @@ def _default_chunk(n: int) -> int:
     return max(1, _CHUNK_BYTES // (8 * max(n, 1)))
 
 
-def _memmap_of(arr: object) -> np.memmap | None:
-    """The :class:`numpy.memmap` that ``arr`` is, or is a view of (``None`` if none)."""
-    seen = 0
-    while arr is not None and seen < 32:
-        if isinstance(arr, np.memmap) and getattr(arr, "_mmap", None) is not None:
-            return arr
-        arr = getattr(arr, "base", None)
-        seen += 1
-    return None
-
-
-def _release_pages(arr: np.ndarray) -> None:
-    """Drop the pages of a memory-mapped array from this process (the page cache keeps them).
-
-    Reading a whole file through ``np.memmap`` otherwise leaves every touched page mapped, so the
-    resident set grows to the file size even though nothing was copied. ``arr`` may be the
-    memory map or any view of it (``np.asarray(mm)``, ``mm.T``, a slice). Only read-only
-    (``'r'``) and shared writable (``'r+'``, ``'w+'``, flushed first) mappings are released;
-    copy-on-write (``'c'``) mappings are left alone because releasing them would discard
-    changes.
-    """
-    owner = _memmap_of(arr)
-    if owner is None or not hasattr(mmap, "MADV_DONTNEED"):
-        return
-    mm = owner._mmap
-    mode = getattr(owner, "mode", None)
-    if mode not in ("r", "r+", "w+"):
-        return
-    try:
-        if mode != "r":
-            mm.flush()
-        mm.madvise(mmap.MADV_DONTNEED)
-    except (AttributeError, OSError, ValueError):  # pragma: no cover - platform dependent
-        pass
 
 
 def _chunk_rows(n_features: int, chunk_size: int | None) -> int:
@@ -126,7 +93,7 @@ def iter_row_chunks(
     for start in range(0, m, step):
         stop = min(start + step, m)
         yield start, stop, np.asarray(X[start:stop])
-        _release_pages(X)
+        release_pages(X)
 
 
 def _as_rows(X: object, name: str = "X") -> np.ndarray:
@@ -409,7 +376,7 @@ class Whitener(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                 f"allow_fewer_samples=True to fit anyway."
             )
         mean, cov = _covariance_of_rows(X, self.chunk_size)
-        _release_pages(source)
+        release_pages(source)
         eigenvalues, eigenvectors = scipy.linalg.eigh(cov)
         eigenvalues = eigenvalues[::-1].copy()
         eigenvectors = eigenvectors[:, ::-1].copy()
@@ -495,8 +462,8 @@ class Whitener(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                 block += a
             result[start:stop] = block
             if out is not None:
-                _release_pages(result)
-        _release_pages(source)
+                release_pages(result)
+        release_pages(source)
         return result
 
     def transform(self, X: Any, *, out: np.ndarray | None = None) -> np.ndarray:

@@ -615,15 +615,12 @@ class TopographicSparseCoding(SparseCoding):
         return rows * cols
 
     def _setup(self, x: np.ndarray) -> None:
-        super()._setup(x)
-        rows, cols = self.grid
+        self.grouping_ = grouping_matrix(tuple(self.grid), pool=self.pool, wrap=self.wrap)
+        super()._setup(x)  # builds the sparsity term on grouping_
         self.n_components_ = self._k
-        self.grouping_ = grouping_matrix((rows, cols), pool=self.pool, wrap=self.wrap)
 
     def _sparsity_term(self):
-        rows, cols = self.grid
-        V = grouping_matrix((rows, cols), pool=self.pool, wrap=self.wrap)
-        return TopographicL1(V, self.epsilon)
+        return TopographicL1(self.grouping_, self.epsilon)
 
     def _sparsity_curvature(self) -> float:
         """Bound ``max_j Σ_g V_gj / √ε`` on the Hessian norm of ``Σ√(V(s∘s)+ε)``."""

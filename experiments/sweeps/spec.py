@@ -144,6 +144,12 @@ def format_override(key: str, value: Any) -> str:
     return f"{key}={text.removesuffix('...').strip()}"
 
 
+def _beside(source: Path, text: str) -> Path:
+    """``text`` as a path (``~`` expanded), relative ones taken from the sweep file's folder."""
+    path = Path(os.path.expanduser(text))
+    return path if path.is_absolute() else source.parent / path
+
+
 def _origin(origins: Mapping[str, str], path: str, default: str) -> str:
     return origins.get(path, default)
 
@@ -297,9 +303,7 @@ def _read_evaluate(raw: Any, origins: Mapping[str, str], default: str, source: P
     if not isinstance(dataset, str) or not dataset:
         raise ConfigError(f"{origin}: evaluate.dataset: required, expected one of "
                           f"{', '.join(ds.DATASETS)} or a folder with one subfolder per class")
-    folder = Path(os.path.expanduser(dataset))
-    if not folder.is_absolute():
-        folder = source.parent / folder
+    folder = _beside(source, dataset)
     key = ds._ALIASES.get(dataset.lower(), dataset.lower())
     if folder.is_dir():
         options["dataset"] = str(Path(os.path.abspath(folder)))
@@ -385,10 +389,7 @@ def plan_sweep(raw: Mapping[str, Any], source: str | os.PathLike,
     if not isinstance(base_text, str) or not base_text:
         raise ConfigError(f"{_origin(origins, 'base', default)}: base: required, expected the "
                           f"path of a config file relative to the sweep file")
-    base = Path(os.path.expanduser(base_text))
-    if not base.is_absolute():
-        base = source.parent / base
-    base = Path(os.path.abspath(base))
+    base = Path(os.path.abspath(_beside(source, base_text)))
     if not base.is_file():
         base = _shipped_base(base_text, base, _origin(origins, "base", default))
 

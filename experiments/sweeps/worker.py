@@ -200,17 +200,10 @@ def execute_point(task: PointTask) -> PointOutcome:
     started = time.perf_counter()
     threads = blas_threads()
     shared = _shares_disk(task)
-    scratch = None
-    stop: Any
-    if shared:
-        out = Path(task.run_dir)
-        stop = FileFlag(Path(task.sweep_dir) / STOP_FLAG)
-    else:
-        scratch = Path(tempfile.mkdtemp(prefix="sparselearn-sweep-"))
-        out = scratch / task.name
-        stop = _Never()
     if task.evaluate_only:
         return _evaluate_only(task, shared)
+    scratch, out = _run_folder(task, shared)
+    stop: Any = FileFlag(Path(task.sweep_dir) / STOP_FLAG) if shared else _Never()
     resume = task.resume and shared
     previous = float(rd.read_status(out).get("wall_time", 0.0)) if resume else 0.0
     outcome = PointOutcome(task.name, "failed", host=socket.gethostname(), pid=os.getpid(),
@@ -251,6 +244,15 @@ def execute_point(task: PointTask) -> PointOutcome:
 
 
 
+def _run_folder(task: PointTask, shared: bool) -> tuple[Path | None, Path]:
+    """Where the run is written: its own folder on a shared disk, else a scratch folder
+    (returned first, to be removed after the files are read back)."""
+    if shared:
+        return None, Path(task.run_dir)
+    scratch = Path(tempfile.mkdtemp(prefix="sparselearn-sweep-"))
+    return scratch, scratch / task.name
+
+
 def _evaluate_only(task: PointTask, shared: bool) -> PointOutcome:
     """Evaluate a run that finished earlier (its files come with the task off the disk)."""
     from sparselearn.experiments import rundir as rd
@@ -258,12 +260,8 @@ def _evaluate_only(task: PointTask, shared: bool) -> PointOutcome:
 
     outcome = PointOutcome(task.name, "finished", host=socket.gethostname(), pid=os.getpid(),
                            blas_threads=blas_threads())
-    scratch = None
-    if shared:
-        out = Path(task.run_dir)
-    else:
-        scratch = Path(tempfile.mkdtemp(prefix="sparselearn-sweep-"))
-        out = scratch / task.name
+    scratch, out = _run_folder(task, shared)
+    if scratch is not None:
         out.mkdir()
         for name, data in (task.files or {}).items():
             atomic_write_bytes(out / name, data)

@@ -217,9 +217,11 @@ def test_memmap_is_read_in_chunks_not_loaded(X, tmp_path, monkeypatch):
     np.save(tmp_path / "rows.npy", X)
     mm = np.load(tmp_path / "rows.npy", mmap_mode="r")
     released = []
-    original = whitening._release_pages
-    monkeypatch.setattr(whitening, "_release_pages",
-                        lambda arr: (released.append(whitening._memmap_of(arr) is not None),
+    from sparselearn.objectives.blocks import mapping_of
+
+    original = whitening.release_pages
+    monkeypatch.setattr(whitening, "release_pages",
+                        lambda arr: (released.append(mapping_of(arr) is not None),
                                      original(arr)))
     w = Whitener("zca", epsilon=1e-3, chunk_size=2500).fit(mm)
     assert sum(released) >= 8  # 20,000 rows in chunks of 2,500, each released
