@@ -68,6 +68,12 @@ class Settings:
     contenders: tuple[str, ...] = CONTENDERS
     seed: int = 0
     work_dir: str | None = None
+    #: Folder for the sections' pictures (PNG); None: no pictures.
+    images_dir: str | None = None
+    #: How the markdown links to ``images_dir`` (relative to RESULTS.md).
+    images_link: str = "images"
+    #: ICA problem grid: ``"small"`` or ``"full"`` (``--ica-sizes``).
+    ica_sizes: str = "full"
 
     def wants(self, name: str) -> bool:
         """Whether contender ``name`` was selected on the command line."""
@@ -161,6 +167,68 @@ def time_interleaved(
         for label, values in times.items():
             cpu_share[label] = cpu[label] / max(sum(values), 1e-12)
     return {label: statistics.median(values) for label, values in times.items()}
+
+
+@dataclass
+class Curve:
+    """One contender's time–quality curve: one point per budget, in budget order.
+
+    ``points`` are ``(budget, seconds, quality)``; lower quality values are better (Amari
+    distance, objective). ``own`` marks the point of the contender's own stopping rule.
+    """
+
+    label: str
+    dtype: str
+    unit: str
+    points: list[tuple[float, float, float]] = field(default_factory=list)
+    own: tuple[float, float, float] | None = None
+
+    def time_to(self, quality: float) -> tuple[float, float] | None:
+        """``(seconds, budget)`` of the first point at or below ``quality``, else None."""
+        for budget, seconds, value in self.points:
+            if value <= quality:
+                return seconds, budget
+        return None
+
+    def best(self) -> float:
+        """The lowest quality value on the curve (NaN when empty)."""
+        return min((q for _, _, q in self.points), default=float("nan"))
+
+
+def timed_fit(fn: Callable[[], Any], min_seconds: float = 1.0,
+              max_repeat: int = 3) -> tuple[float, Any]:
+    """Median wall time of ``fn()`` and its last result: repeated (up to ``max_repeat``) while
+    the calls so far took less than ``min_seconds`` in all, so short fits are not one noisy
+    sample while long ones are paid once."""
+    times, result = [], None
+    while len(times) < max(1, max_repeat):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+        if sum(times) >= min_seconds:
+            break
+    return statistics.median(times), result
+
+
+def geometric_budgets(below: float, first: float = 1, factor: float = 1.6,
+                      integer: bool = True) -> list[float]:
+    """Budgets ``first, first·factor, ...`` strictly below ``below`` (rounded and distinct
+    when ``integer``)."""
+    out: list[float] = []
+    value = float(first)
+    while value < below:
+        budget = round(value) if integer else value
+        if not out or budget > out[-1]:
+            out.append(budget)
+        value *= factor
+    return [b for b in out if b < below]
+
+
+def image_markdown(settings: Settings, name: str, written: bool, alt: str) -> str:
+    """The markdown that shows picture ``name`` (a line saying why when it was not written)."""
+    if not written:
+        return f"_(picture {name} not written: no images folder for this run)_"
+    return f"![{alt}]({settings.images_link}/{name})"
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:

@@ -1,9 +1,11 @@
 """Scale: fit time and peak resident memory of RICA and sparse coding against m.
 
 Data: m = 10⁴, 10⁵, 10⁶ grey 8 × 8 natural patches (patch mean removed, ZCA ε = 0.01 fitted on
-the first 10⁵), written once to a ``.npy`` file of shape ``(m, 64)`` (C order: one example per
-row, the scikit-learn orientation a user would save) and opened with
-``np.load(mmap_mode="r")``; size m is the first m rows.
+the first 10⁵), written once to a float64 ``.npy`` file of shape ``(m, 64)`` (C order: one
+example per row, the scikit-learn orientation a user would save) and opened with
+``np.load(mmap_mode="r")``; size m is the first m rows. The 1024-filter RICA reads a second
+file, 16 × 16 patches prepared the same way, in float32 (``(10⁶, 256)``: 977 MiB), at
+m = 10⁵ and 10⁶ only.
 
 Each (model, m) runs in a fresh subprocess (``python bench_scale.py --worker ...``) so that its
 peak is its own: ``VmHWM`` (peak resident set, what the target is judged on) from
@@ -14,6 +16,8 @@ resident set after the imports, before the data is touched.
 
 Models: ``RICA(n_components=64, alpha=0.1, epsilon=1e-2, max_iter=2, inner_iter=5)`` (full
 batch: every L-BFGS iteration is a pass over the m examples) and
+``RICA(n_components=1024, alpha=0.1, epsilon=1e-2, max_iter=1, inner_iter=3)`` on the
+16 × 16 float32 file (4× overcomplete: each L-BFGS evaluation is two 1024 × 256 × m products),
 ``SparseCoding(n_components=128, constraint="unit_norm", batch_size=2000, max_iter=10)``
 (mini-batch: a pass is m/2000 outer iterations) and ``OnlineDictionaryLearning(n_components=128,
 alpha=0.3, batch_size=1024, max_iter=10, inner_iter=8)`` (a pass is m/1024 batches).
@@ -48,11 +52,15 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-MODELS = ("rica", "sc", "online")
+MODELS = ("rica", "sc", "online", "rica1024")
 LABELS = {"rica": "RICA", "sc": "SparseCoding (unit_norm)",
-          "online": "OnlineDictionaryLearning"}
+          "online": "OnlineDictionaryLearning",
+          "rica1024": "RICA, 1024 filters, 16×16, float32"}
 #: examples per outer iteration of the mini-batch models
 BATCH = {"sc": 2000, "online": 1024}
+#: the data file each model reads: (patch side, dtype)
+DATA = {"rica": (8, "float64"), "sc": (8, "float64"), "online": (8, "float64"),
+        "rica1024": (16, "float32")}
 N_FEATURES = 64
 
 
@@ -115,6 +123,9 @@ def worker(model: str, m: int, path: str, threads: int) -> dict[str, Any]:
     if model == "rica":
         estimator = RICA(n_components=64, alpha=0.1, epsilon=1e-2, max_iter=2,
                              inner_iter=5, random_state=0, blas_threads=None)
+    elif model == "rica1024":
+        estimator = RICA(n_components=1024, alpha=0.1, epsilon=1e-2, max_iter=1,
+                         inner_iter=3, random_state=0, blas_threads=None)
     elif model == "sc":
         estimator = SparseCoding(n_components=128, constraint="unit_norm", alpha=3e-4,
                            epsilon=1e-4, batch_size=BATCH["sc"], max_iter=10, inner_iter=50,
@@ -131,7 +142,7 @@ def worker(model: str, m: int, path: str, threads: int) -> dict[str, Any]:
     status = _status()
     history = estimator.history_
     setup = seconds - history[-1]["wall_time"]
-    if model == "rica":
+    if model.startswith("rica"):
         # per L-BFGS iteration, over the whole run after set-up (each one a pass)
         iterations = int(sum(r.get("lbfgs_iter", 0) for r in history))
         per_pass = history[-1]["wall_time"] / max(iterations, 1)
@@ -143,33 +154,42 @@ def worker(model: str, m: int, path: str, threads: int) -> dict[str, Any]:
     return {"model": model, "m": m, "seconds": seconds, "iterations": iterations,
             "setup": setup, "per_pass": per_pass, "peak_rss": status["VmHWM"],
             "peak_anon": sampler.anon, "peak_file": sampler.file, "baseline": baseline,
-            "eval_time": history[-1]["eval_time"] if history else float("nan")}
+            "eval_time": history[-1]["eval_time"] if history else float("nan"),
+            "dtype": str(estimator.components_.dtype), "n_features": int(X.shape[1])}
 
 
 # -- data ---------------------------------------------------------------------------------
-def make_data(folder: Path, m_max: int, seed: int) -> Path:
-    """Write ``m_max`` whitened patches as an ``(m_max, 64)`` ``.npy``; return its path."""
+def make_data(folder: Path, m_max: int, seed: int, side: int = 8,
+              dtype: str = "float64") -> Path:
+    """Write ``m_max`` whitened ``side × side`` patches as an ``(m_max, side²)`` ``.npy`` of
+    ``dtype``, chunk by chunk; return its path."""
     import numpy as np
 
     from sparselearn.patches import Whitener, remove_patch_mean, sample_patches
 
-    path = folder / f"patches_rows_{m_max}.npy"
+    suffix = "" if (side, dtype) == (8, "float64") else f"_{side}x{side}_{dtype}"
+    path = folder / f"patches_rows_{m_max}{suffix}.npy"
     if path.exists():
         return path
     rng = np.random.default_rng(seed)
     fit_count = min(m_max, 100_000)
     whitener = Whitener(method="zca", epsilon=0.01).fit(
-        remove_patch_mean(sample_patches("natural", (8, 8), fit_count, rng)).T)
-    rows = np.lib.format.open_memmap(path, mode="w+", dtype=np.float64,
-                                     shape=(m_max, N_FEATURES))
+        remove_patch_mean(sample_patches("natural", (side, side), fit_count, rng)).T)
+    rows = np.lib.format.open_memmap(path, mode="w+", dtype=np.dtype(dtype),
+                                     shape=(m_max, side * side))
     chunk = 100_000
     for start in range(0, m_max, chunk):
         count = min(chunk, m_max - start)
-        x = remove_patch_mean(sample_patches("natural", (8, 8), count, rng))  # 64 × count
-        whitener.transform(x.T, out=rows[start:start + count])
+        x = remove_patch_mean(sample_patches("natural", (side, side), count, rng))
+        rows[start:start + count] = whitener.transform(x.T)
     rows.flush()
     del rows
     return path
+
+
+def _sizes(model: str, sizes: list[int]) -> list[int]:
+    """The sizes a model runs at: the 1024-filter RICA only at the two largest (cost)."""
+    return sizes[-2:] if model == "rica1024" else sizes
 
 
 def _spawn(model: str, m: int, path: Path, threads: int) -> dict[str, Any]:
@@ -196,25 +216,28 @@ def run(settings):
     folder = Path(settings.work_dir or tempfile.mkdtemp(prefix="sparselearn-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    path = make_data(folder, sizes[-1], settings.seed)
+    paths = {key: make_data(folder, sizes[-1], settings.seed, *key)
+             for key in sorted(set(DATA.values()))}
     data_seconds = time.perf_counter() - started
     results = []
     for model in MODELS:
-        for m in sizes:
-            results.append(_spawn(model, m, path, settings.threads))
+        for m in _sizes(model, sizes):
+            results.append(_spawn(model, m, paths[DATA[model]], settings.threads))
     if owned:
-        path.unlink(missing_ok=True)
+        for path in paths.values():
+            path.unlink(missing_ok=True)
         folder.rmdir()
     mib = 2.0**20
     table_rows = []
     for r in results:
         if "error" in r:
             table_rows.append([LABELS[r["model"]], r["m"], f"failed: {r['error']}"]
-                              + [None] * 8)
+                              + [None] * 9)
             continue
         r["per_pass_per_example"] = r["per_pass"] / r["m"]
         table_rows.append([
-            LABELS[r["model"]], f"{r['m']:,}", fmt(r["seconds"]), fmt(r["setup"]),
+            LABELS[r["model"]], f"{r['m']:,}", _data_label(r), fmt(r["seconds"]),
+            fmt(r["setup"]),
             r["iterations"], fmt(r["per_pass"]), fmt(1e9 * r["per_pass_per_example"]),
             fmt(r["peak_rss"] / mib), fmt(r["peak_anon"] / mib), fmt(r["peak_file"] / mib),
             fmt(r["baseline"] / mib),
@@ -226,7 +249,7 @@ def run(settings):
         "iteration; mini-batch models: per outer iteration × m/batch size); memory in MiB "
         "(`peak file-backed` includes about 35 MiB of shared libraries).",
         "",
-        table(["model", "m", "fit [s]", "setup [s]", "iterations", "time/pass [s]",
+        table(["model", "m", "data", "fit [s]", "setup [s]", "iterations", "time/pass [s]",
                "ns / example / pass", "peak RSS", "peak anon", "peak file-backed",
                "baseline"], table_rows),
     ]
@@ -235,13 +258,20 @@ def run(settings):
                    notes=_notes(targets, results, sizes))
 
 
+def _data_label(r: dict[str, Any]) -> str:
+    side, dtype = DATA[r["model"]]
+    return f"{side}×{side} {r.get('dtype', dtype)}"
+
+
 def _notes(targets, results: list[dict[str, Any]], sizes: list[int]) -> str:
     """Where the memory goes at the largest m when a target is missed (empty when all met)."""
     if not any(t.met is False for t in targets):
         return ""
     big, mid = sizes[-1], sizes[-2]
     mib = 2.0**20
-    data_mib = big * N_FEATURES * 8 / mib
+    data_mib = ", ".join(
+        f"{big * side * side * (4 if dtype == 'float32' else 8) / mib:.0f} MiB ({side}×{side} "
+        f"{dtype})" for side, dtype in sorted(set(DATA.values())))
     parts = []
     for model in MODELS:
         by_m = {r["m"]: r for r in results if r["model"] == model and "error" not in r}
@@ -254,7 +284,7 @@ def _notes(targets, results: list[dict[str, Any]], sizes: list[int]) -> str:
             f"{b['peak_anon'] / mib:.0f} MiB, file-backed {a['peak_file'] / mib:.0f} → "
             f"{b['peak_file'] / mib:.0f} MiB.")
     parts.append(
-        f"The file holds {data_mib:.0f} MiB at m={big:,}. Growth in anonymous memory means a "
+        f"The files hold {data_mib} at m={big:,}. Growth in anonymous memory means a "
         "copy or a k × m work array (look for arrays sized by m outside "
         "`objectives.blocks.iter_column_blocks`); growth in file-backed memory means mapped "
         "pages that were not released (`trainers.columns.release_pages`) or a gather through "

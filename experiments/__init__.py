@@ -18,6 +18,7 @@ from sparselearn.experiments.errors import (
     ConfigError,
     DataError,
     RunDirError,
+    StorageError,
     TrainingFailed,
     UsageError,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "Field",
     "RunDirError",
     "RunResult",
+    "StorageError",
     "TrainingFailed",
     "UsageError",
     "apply_overrides",

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from sparselearn.experiments.checkpoint import save_npz, save_state
+from sparselearn.experiments.fingerprint import comparable_config, config_digest
 from sparselearn.experiments.schema import ICA_KINDS, TOPOGRAPHIC_KINDS
 from sparselearn.plotting import save_curves, save_filters
 
@@ -56,12 +57,21 @@ def dc_channels(config: Mapping[str, Any]) -> int | None:
 
 
 def save_checkpoint(path: str | os.PathLike, state_dict: Mapping[str, Any],
-                    config: Mapping[str, Any], whitener: Any, status: str) -> None:
-    """Write ``checkpoint.npz``: the trainer state, plus ``filters`` for pictures."""
+                    config: Mapping[str, Any], whitener: Any, status: str,
+                    data_digest: str | None = None) -> None:
+    """Write ``checkpoint.npz``: the trainer state, plus ``filters`` for pictures.
+
+    Its metadata records the terms of the run, which a resume checks
+    (:func:`experiments.runfiles.check_resume_state`): ``status``, ``iteration``, ``kind``,
+    ``config`` (the resolved config without ``output``), ``config_digest`` and
+    ``data_digest`` (of the training patches, :func:`experiments.fingerprint.data_digest`).
+    """
     filters = filters_from_params(state_dict["params"], config["model"]["kind"], whitener,
                                   dc_channels(config))
     save_state(path, state_dict, extra={"filters": filters},
-               meta={"status": status, "iteration": int(state_dict.get("iteration", 0))})
+               meta={"status": status, "iteration": int(state_dict.get("iteration", 0)),
+                     "kind": config["model"]["kind"], "config": comparable_config(config),
+                     "config_digest": config_digest(config), "data_digest": data_digest})
 
 
 def _whitener_arrays(whitener: Any) -> dict[str, np.ndarray]:
@@ -117,7 +127,12 @@ def draw_filters(path: str | os.PathLike, filters: np.ndarray, config: Mapping[s
                         title=title, **kwargs)
 
 
-def draw_curves(path: str | os.PathLike, metrics_path: str | os.PathLike,
+def draw_curves(path: str | os.PathLike, metrics: str | os.PathLike | Mapping[str, np.ndarray],
                 title: str | None = None) -> Path:
-    """Training curves of a run from its ``metrics.csv``."""
-    return save_curves(path, metrics_path, title=title)
+    """Training curves of a run from its ``metrics.csv`` (checked as
+    :func:`experiments.runfiles.read_metrics_file` does), or from its columns."""
+    if not isinstance(metrics, Mapping):
+        from sparselearn.experiments.runfiles import read_metrics_file
+
+        metrics = read_metrics_file(metrics)
+    return save_curves(path, dict(metrics), title=title)

@@ -6,7 +6,9 @@ request (a signal) into ``state.stop``. Trainers call them at outer-iteration bo
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
 import io
 import math
 import os
@@ -19,7 +21,7 @@ from sparselearn.plotting.atomic import atomic_write_text
 from sparselearn.trainers import Callback, TrainState
 
 __all__ = ["ProgressCallback", "MetricsCallback", "CheckpointCallback", "StopCallback",
-           "format_metrics"]
+           "append_complete", "format_metrics"]
 
 
 def _cell(value: Any) -> str:
@@ -75,9 +77,13 @@ class ProgressCallback(Callback):
 class MetricsCallback(Callback):
     """``metrics.csv``: one row per outer iteration, appended as it happens.
 
-    Each row is appended with a single write; at the start (including a resume) and at the end
-    the file is rewritten atomically from the trainer's history, so it always matches the
-    checkpointed history after a resume.
+    At the start (including a resume) and at the end the file is rewritten atomically from the
+    trainer's history, so it always matches the checkpointed history after a resume. In
+    between, each row is appended with one ``write`` (cheap: no rewrite, no fsync); a write
+    that fails part-way (a full disk) is cut back to the last complete row before the error
+    is raised, so the file never ends in half a row that this process wrote. (A process killed
+    inside that one ``write`` can still leave one; readers drop it, see
+    :func:`experiments.runfiles.read_metrics_file`.)
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
@@ -100,15 +106,46 @@ class MetricsCallback(Callback):
         if self.columns is None:
             self._rewrite(state.history)
             return
-        with open(self.path, "a", encoding="utf-8", newline="") as handle:
-            handle.write(format_metrics([state.record], self.columns, header=False))
+        append_complete(self.path,
+                        format_metrics([state.record], self.columns, header=False).encode())
 
     def on_train_end(self, state: TrainState) -> None:
         self._rewrite(state.history)
 
 
+def append_complete(path: str | os.PathLike, data: bytes) -> None:
+    """Append ``data`` to ``path`` whole, or not at all.
+
+    Raises
+    ------
+    OSError
+        With ``filename`` set, after cutting the file back to its former length.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                if written <= 0:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                view = view[written:]
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+            raise type(exc)(exc.errno, exc.strerror or str(exc), os.fspath(path)) from exc
+    finally:
+        os.close(fd)
+
+
 class CheckpointCallback(Callback):
-    """Call ``save(state)`` every ``every`` outer iterations and once at the end."""
+    """Call ``save(state)`` every ``every`` outer iterations, at the iteration boundary.
+
+    The final state is the caller's to save once ``fit`` returns: ``on_train_end`` also runs
+    when a fit fails, possibly part-way through an iteration (its random stream already
+    advanced), where ``state_dict()`` is no valid checkpoint to resume bit for bit from.
+    """
 
     def __init__(self, save: Callable[[TrainState], None], every: int) -> None:
         self.save = save
@@ -117,11 +154,6 @@ class CheckpointCallback(Callback):
 
     def on_iteration_end(self, state: TrainState) -> None:
         if state.iteration % self.every == 0:
-            self.save(state)
-            self.last_saved = state.iteration
-
-    def on_train_end(self, state: TrainState) -> None:
-        if self.last_saved != state.iteration:
             self.save(state)
             self.last_saved = state.iteration
 

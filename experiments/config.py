@@ -33,23 +33,188 @@ from sparselearn.experiments.schema import (
     validate,
 )
 
-__all__ = ["read_yaml", "parse_override", "apply_overrides", "resolve_config", "load_config",
-           "config_from_dict", "format_config", "n_features"]
+__all__ = ["MAX_ALIAS_NODES", "parse_yaml", "read_yaml", "parse_override", "apply_overrides",
+           "resolve_config", "load_config", "config_from_dict", "format_config", "n_features"]
 
 
-def _line_map(node: yaml.Node, prefix: str = "") -> dict[str, int]:
-    """Dotted key path → 1-based line of its value, from a composed YAML node tree."""
-    lines: dict[str, int] = {}
+#: Most nodes that YAML aliases (``*name``) may add once expanded. A config has a few hundred
+#: nodes; nested aliases can stand for exponentially many ("billion laughs"), so their expanded
+#: size is counted (in time linear in the file) before anything walks the expanded tree.
+MAX_ALIAS_NODES = 10_000
+
+
+class _Loader(yaml.SafeLoader):
+    """``SafeLoader`` that remembers where each alias is used (for messages)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.alias_lines: list[tuple[int, str]] = []
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            self.alias_lines.append((event.start_mark.line + 1, event.anchor))
+        return super().compose_node(parent, index)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
     if isinstance(node, yaml.MappingNode):
+        return [child for pair in node.value for child in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _expanded_size(root: yaml.Node, path: Path, alias_lines: list[tuple[int, str]]) -> int:
+    """Nodes of the tree with every alias expanded, counted once per distinct node.
+
+    Raises
+    ------
+    ConfigError
+        A recursive alias (an anchor used inside itself).
+    """
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:  # iterative post-order: no recursion limit on deep files
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            active.discard(key)
+            sizes[key] = 1 + sum(sizes[id(child)] for child in _children(node))
+            continue
+        if key in sizes:
+            continue
+        if key in active:
+            line, anchor = alias_lines[0] if alias_lines else (node.start_mark.line + 1, "?")
+            raise ConfigError(f"{path}:{line}: recursive YAML alias *{anchor} (an anchor used "
+                              f"inside itself); write the values out")
+        active.add(key)
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) in active:
+                raise ConfigError(f"{path}:{child.start_mark.line + 1}: recursive YAML alias "
+                                  f"(an anchor used inside itself); write the values out")
+            if id(child) not in sizes:
+                stack.append((child, False))
+    return sizes[id(root)]
+
+
+def _line_map(node: yaml.Node, path: Path) -> dict[str, int]:
+    """Dotted key path → 1-based line of its key; duplicate keys are an error.
+
+    Walks the expanded tree, so call it only once :func:`_expanded_size` has bounded it.
+    """
+    lines: dict[str, int] = {}
+    stack: list[tuple[yaml.Node, str]] = [(node, "")]
+    while stack:
+        node, prefix = stack.pop()
+        if not isinstance(node, yaml.MappingNode):
+            continue
+        seen: dict[Any, yaml.Node] = {}
         for key_node, value_node in node.value:
-            path = f"{prefix}{key_node.value}"
-            lines[path] = key_node.start_mark.line + 1
-            lines.update(_line_map(value_node, path + "."))
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            if isinstance(key_node, yaml.ScalarNode):
+                first = seen.get((key_node.tag, key_node.value))
+                if first is not None:
+                    raise ConfigError(
+                        f"{path}:{key_node.start_mark.line + 1}: duplicate key "
+                        f"'{prefix}{key_node.value}': first at {_position(first, key_node)}, "
+                        f"again at {_position(key_node, first)}; each key may appear once "
+                        f"(YAML would silently keep the last)")
+                seen[(key_node.tag, key_node.value)] = key_node
+            dotted = f"{prefix}{key_node.value}"
+            lines.setdefault(dotted, key_node.start_mark.line + 1)
+            stack.append((value_node, dotted + "."))
     return lines
 
 
+def _position(node: yaml.Node, other: yaml.Node) -> str:
+    """``line N`` (with the column when ``other`` is on the same line)."""
+    mark = node.start_mark
+    column = f" column {mark.column + 1}" if other.start_mark.line == mark.line else ""
+    return f"line {mark.line + 1}{column}"
+
+
+def _yaml_error(path: Path, exc: yaml.YAMLError) -> ConfigError:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    column = f" (column {mark.column + 1})" if mark is not None else ""
+    return ConfigError(f"{where}: malformed YAML at line {mark.line + 1 if mark else '?'}"
+                       f"{column}: {problem}")
+
+
+def parse_yaml(text: str, path: str | os.PathLike) -> tuple[Any, dict[str, int]]:
+    """Parse YAML text in time and memory bounded by its size.
+
+    Aliases are expanded up to :data:`MAX_ALIAS_NODES` nodes; duplicate keys are an error.
+
+    Parameters
+    ----------
+    text : str
+    path : path-like
+        Named in messages.
+
+    Returns
+    -------
+    value : object
+        The document (None when empty).
+    lines : dict
+        Dotted key path → 1-based line.
+
+    Raises
+    ------
+    ConfigError
+        Malformed YAML (with the line), aliases that expand too far or into themselves, a
+        duplicate key (with both lines), or nesting too deep to parse.
+    """
+    path = Path(path)
+    loader = _Loader(text)
+    try:
+        try:
+            node = loader.get_single_node()
+        except RecursionError:
+            raise ConfigError(f"{path}: YAML nested too deeply to read") from None
+        except yaml.YAMLError as exc:
+            raise _yaml_error(path, exc) from None
+        if node is None:
+            return None, {}
+        distinct = len({id(n) for n in _walk_distinct(node)})
+        expanded = _expanded_size(node, path, loader.alias_lines)
+        if expanded - distinct > MAX_ALIAS_NODES:
+            line, anchor = loader.alias_lines[0]
+            raise ConfigError(
+                f"{path}:{line}: YAML aliases expand to {expanded} nodes from {distinct} "
+                f"written (the first is *{anchor} at line {line}); at most "
+                f"{MAX_ALIAS_NODES} more are accepted: write the values out instead of "
+                f"nesting aliases")
+        lines = _line_map(node, path)
+        try:
+            value = loader.construct_document(node)
+        except yaml.YAMLError as exc:
+            raise _yaml_error(path, exc) from None
+    finally:
+        loader.dispose()
+    return value, lines
+
+
+def _walk_distinct(root: yaml.Node) -> list[yaml.Node]:
+    """Every distinct node once (aliases not followed twice)."""
+    seen: dict[int, yaml.Node] = {}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen[id(node)] = node
+        stack.extend(_children(node))
+    return list(seen.values())
+
+
 def read_yaml(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, str]]:
-    """Read a YAML config file.
+    """Read a YAML config file (see :func:`parse_yaml`).
 
     Returns
     -------
@@ -61,8 +226,8 @@ def read_yaml(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, str]]:
     Raises
     ------
     ConfigError
-        File missing or unreadable, malformed YAML (with the line number), or a top level that is
-        not a mapping.
+        File missing or unreadable, malformed YAML (with the line number), aliases that expand
+        too far, a duplicate key, or a top level that is not a mapping.
     """
     path = Path(path)
     try:
@@ -73,23 +238,13 @@ def read_yaml(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, str]]:
         raise ConfigError(f"{path}: is a folder, expected a YAML config file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config file ({exc})") from None
-    try:
-        raw = yaml.safe_load(text)
-        node = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        column = f" (column {mark.column + 1})" if mark is not None else ""
-        raise ConfigError(f"{where}: malformed YAML at line {mark.line + 1 if mark else '?'}"
-                          f"{column}: {problem}") from None
+    raw, lines = parse_yaml(text, path)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections (data, model, trainer, "
                           f"output, seed) at the top level, found {type(raw).__name__}")
-    origins = {key: f"{path}:{line}" for key, line in
-               (_line_map(node) if node is not None else {}).items()}
+    origins = {key: f"{path}:{line}" for key, line in lines.items()}
     return raw, origins
 
 
@@ -191,8 +346,8 @@ def resolve_config(config: dict[str, Any], origins: Mapping[str, str] | None = N
                    check_paths: bool = True) -> dict[str, Any]:
     """Cross-key checks and explicit defaults on a validated config (modified in place).
 
-    - ``data.source``: a path is made absolute (relative to ``base_dir``, default the working
-      folder) and must exist.
+    - ``data.source``: not empty; a path is made absolute (relative to ``base_dir``, default
+      the working folder) and must exist.
     - Keys left ``null`` that feed an estimator argument take the estimator's default, so the
       resolved config shows every value actually used.
     - Topographic kinds: the torus sets the size. ``model.n_components`` becomes
@@ -215,6 +370,10 @@ def resolve_config(config: dict[str, Any], origins: Mapping[str, str] | None = N
     kind = model["kind"]
 
     source = data["source"]
+    if not str(source).strip():
+        raise ConfigError(f"{origin_of('data.source')}: data.source: expected 'natural' or the "
+                          f"path of an image, image folder, .mat, .npy or .npz file, found an "
+                          f"empty string")
     if source != "natural":
         path = Path(os.path.expanduser(source))
         if not path.is_absolute():

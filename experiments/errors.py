@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "DataError", "RunDirError", "TrainingFailed", "UsageError"]
+__all__ = ["ConfigError", "DataError", "RunDirError", "StorageError", "TrainingFailed",
+           "UsageError"]
 
 
 class UsageError(Exception):
@@ -23,6 +24,36 @@ class DataError(UsageError, ValueError):
 
 class RunDirError(UsageError, ValueError):
     """A folder given as a run directory is not one (or lacks what the operation needs)."""
+
+
+class StorageError(UsageError):
+    """A file could not be written or read for a reason outside the config: permission denied,
+    disk full, a read-only or missing device.
+
+    The message names the file and the operating system's reason.
+
+    Attributes
+    ----------
+    path : str or None
+        The file concerned.
+    errno : int or None
+        The ``OSError`` errno.
+    """
+
+    def __init__(self, message: str, path: str | None = None, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.errno = errno
+
+    @classmethod
+    def from_os_error(cls, exc: OSError, action: str = "cannot write",
+                      default_path: object = None) -> StorageError:
+        """``"<path>: <action> (<reason>)"`` from an ``OSError``."""
+        path = exc.filename if exc.filename is not None else default_path
+        reason = exc.strerror or str(exc)
+        where = f"{path}: " if path is not None else ""
+        return cls(f"{where}{action} ({reason})", None if path is None else str(path),
+                   exc.errno)
 
 
 class TrainingFailed(RuntimeError):

@@ -14,6 +14,7 @@ from sparselearn.experiments.checkpoint import load_state
 from sparselearn.experiments.config import load_config
 from sparselearn.experiments.errors import RunDirError
 from sparselearn.experiments.models import build_estimator
+from sparselearn.experiments.runfiles import load_status, read_model
 
 __all__ = ["load_run"]
 
@@ -40,22 +41,18 @@ def load_run(run_dir: str | os.PathLike) -> Any:
     Raises
     ------
     RunDirError
-        Not a run directory, not finished (no ``model.npz``), or an unreadable file; the
-        message names the path.
+        Not a run directory, not finished (no ``model.npz``), or a damaged file or one that
+        does not match ``config.yaml``; the message names the path.
     """
     run_dir = rd.check_run_dir(run_dir)
     config = load_config(run_dir / rd.CONFIG)
+    status = load_status(run_dir)
     path = run_dir / rd.MODEL
     if not path.is_file():
-        status = rd.read_status(run_dir).get("status", "unknown")
-        raise RunDirError(f"{run_dir}: no {rd.MODEL} (status {status!r}); only a finished run "
-                          f"can be loaded: continue it with `sparselearn train --resume "
-                          f"{run_dir}`")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError) as exc:
-        raise RunDirError(f"{path}: unreadable model file ({exc})") from None
+        raise RunDirError(f"{run_dir}: no {rd.MODEL} (status "
+                          f"{status.get('status', 'unknown')!r}); only a finished run can be "
+                          f"loaded: continue it with `sparselearn train --resume {run_dir}`")
+    arrays = read_model(path, config, str(run_dir / rd.CONFIG))
     whitener = _whitener(arrays, path)
     model = build_estimator(config, callbacks=(), preprocessor=whitener)
     names = model._param_names
@@ -66,13 +63,10 @@ def load_run(run_dir: str | os.PathLike) -> Any:
     state: dict[str, Any] = {"params": {name: arrays[name] for name in names}}
     checkpoint = run_dir / rd.CHECKPOINT
     if checkpoint.is_file():
-        try:
-            saved, _, _ = load_state(checkpoint)
-        except (OSError, ValueError, KeyError) as exc:
-            raise RunDirError(f"{checkpoint}: unreadable checkpoint ({exc})") from None
+        saved, _, _ = load_state(checkpoint)
         state.update({key: saved[key] for key in ("history", "iteration", "solver_state",
                                                   "rng_state") if key in saved})
-    state["stop_reason"] = rd.read_status(run_dir).get("stop_reason")
+    state["stop_reason"] = status.get("stop_reason")
     n_samples = int(arrays["n_samples"]) if "n_samples" in arrays else int(
         config["data"]["count"])
     dtype = str(arrays["dtype"]) if "dtype" in arrays else config["data"]["dtype"]

@@ -9,28 +9,17 @@ from typing import Any
 import numpy as np
 
 from sparselearn.experiments.schema import iter_fields
+from sparselearn.trainers.kinds import KINDS
 
 __all__ = ["ESTIMATORS", "estimator_class", "estimator_kwargs", "build_estimator"]
 
-#: model.kind → estimator class name in ``trainers``.
-ESTIMATORS = {
-    "ica": "OrthonormalICA",
-    "rica": "RICA",
-    "sparse_coding": "SparseCoding",
-    "topographic": "TopographicSparseCoding",
-    "tica": "TopographicICA",
-    "dictionary": "OnlineDictionaryLearning",
-}
+#: model.kind → estimator class name in ``trainers`` (from :data:`trainers.kinds.KINDS`).
+ESTIMATORS = {kind: cls.__name__ for kind, cls in KINDS.items()}
 
 
 def estimator_class(kind: str) -> type:
-    """The trainers class for ``kind`` (ImportError while trainers lack it)."""
-    from sparselearn import trainers
-
-    try:
-        return getattr(trainers, ESTIMATORS[kind])
-    except AttributeError:
-        raise ImportError(f"trainers has no {ESTIMATORS[kind]}") from None
+    """The trainers class for ``kind`` (:data:`trainers.kinds.KINDS`)."""
+    return KINDS[kind]
 
 
 def estimator_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:

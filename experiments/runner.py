@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from sparselearn.experiments import rundir as rd
@@ -35,14 +36,40 @@ from sparselearn.experiments.callbacks import (
     StopCallback,
 )
 from sparselearn.experiments.checkpoint import load_state
-from sparselearn.experiments.config import config_from_dict, format_config, load_config
-from sparselearn.experiments.data import build_data
-from sparselearn.experiments.errors import ConfigError, RunDirError, TrainingFailed
+from sparselearn.experiments.config import (
+    config_from_dict,
+    format_config,
+    load_config,
+    n_features,
+)
+from sparselearn.experiments.data import build_data, check_memory
+from sparselearn.experiments.errors import (
+    ConfigError,
+    DataError,
+    RunDirError,
+    StorageError,
+    TrainingFailed,
+)
+from sparselearn.experiments.failures import RunTracker, record_failure
+from sparselearn.experiments.fingerprint import data_digest
 from sparselearn.experiments.models import build_estimator
+from sparselearn.experiments.runfiles import (
+    check_data_digest,
+    check_param_shape,
+    check_resume_state,
+    load_status,
+    read_metrics_file,
+    read_model,
+)
 from sparselearn.experiments.signals import STOP_REQUESTED
-from sparselearn.plotting.atomic import atomic_write_text
+from sparselearn.plotting.atomic import atomic_write_text, remove_stale_temporaries
+from sparselearn.trainers.input_checks import (
+    DegenerateInputError,
+    DegenerateInputWarning,
+    check_training_data,
+)
 
-__all__ = ["RunResult", "run_training", "resume_training"]
+__all__ = ["RUN_FILES", "RunResult", "run_training", "resume_training"]
 
 
 @dataclass
@@ -90,16 +117,20 @@ def _as_config(config: Mapping[str, Any] | str | os.PathLike | None) -> dict[str
     return config_from_dict(config)
 
 
+#: The files a run writes (their stale temporaries are removed when a run starts).
+RUN_FILES = (rd.CONFIG, rd.METRICS, rd.MODEL, rd.FILTERS, rd.CURVES, rd.CHECKPOINT, rd.STATUS)
+
+
 def _files(run_dir: Path) -> dict[str, str]:
-    names = (rd.CONFIG, rd.METRICS, rd.MODEL, rd.FILTERS, rd.CURVES, rd.CHECKPOINT, rd.STATUS)
-    return {name: str(run_dir / name) for name in names if (run_dir / name).exists()}
+    return {name: str(run_dir / name) for name in RUN_FILES if (run_dir / name).exists()}
 
 
+@rd.locked_run  # the run directory is locked while the run writes it
 def run_training(config: Mapping[str, Any] | str | os.PathLike | None,
                  out_dir: str | os.PathLike | None = None,
                  resume: str | os.PathLike | bool | None = None, progress: bool = True,
                  stop_event: threading.Event | None = None,
-                 blas_threads: int | None = 1) -> RunResult:
+                 blas_threads: int | None = 1, origin: str | None = None) -> RunResult:
     """Train one model as the config says and write its run directory.
 
     Parameters
@@ -113,7 +144,9 @@ def run_training(config: Mapping[str, Any] | str | os.PathLike | None,
     resume : path or True, optional
         Continue the run in this directory (``True``: in ``out_dir``) from its
         ``checkpoint.npz``: the data are rebuilt from the seed and training continues, ending
-        bit-identical to an uninterrupted run.
+        bit-identical to an uninterrupted run. The checkpoint must have been written under the
+        same config and data (its digests are checked; a difference is named). A run that
+        stopped before its first checkpoint starts again from iteration 0 in its folder.
     progress : bool
         Show a tqdm progress bar on stderr.
     stop_event : threading.Event, optional
@@ -124,6 +157,9 @@ def run_training(config: Mapping[str, Any] | str | os.PathLike | None,
         The estimator's ``blas_threads`` (default 1: one BLAS thread in ``fit``; None: the
         BLAS default, e.g. as set by ``OMP_NUM_THREADS``). Not part of the config: it changes
         speed, not results.
+    origin : str, optional
+        Where ``config`` came from (its file), for messages; default the path when ``config``
+        is one, else ``"config"``.
 
     Returns
     -------
@@ -132,7 +168,15 @@ def run_training(config: Mapping[str, Any] | str | os.PathLike | None,
     Raises
     ------
     ConfigError, DataError, RunDirError
-        Before any training (nothing is created for a new run).
+        Before any training (nothing is created for a new run): also a data set that cannot
+        fit in memory (:func:`experiments.data.check_memory`), data a model cannot learn
+        from (constant, fewer samples than ICA filters; :mod:`trainers.input_checks`, whose
+        warnings are shown here once), and on resume a damaged
+        checkpoint, model or status file, or one that does not match the config or data.
+    StorageError
+        A file cannot be written (permission denied, disk full, missing device); the message
+        names it. ``status.json`` then says ``failed`` with the error, where it can be
+        written.
     TrainingFailed
         Training diverged; the last finite state is in the checkpoint it names.
 
@@ -141,43 +185,100 @@ def run_training(config: Mapping[str, Any] | str | os.PathLike | None,
     Files: ``config.yaml`` (resolved), ``metrics.csv`` (one row per outer iteration),
     ``checkpoint.npz`` (every ``trainer.checkpoint_every`` iterations and at the end),
     ``model.npz`` (finished runs), ``filters.png``, ``curves.png`` and ``status.json``; all
-    written atomically.
+    written atomically (``metrics.csv`` rows are appended whole, see
+    :class:`~experiments.callbacks.MetricsCallback`). Temporary files left by a killed writer
+    are removed when a run starts. Any error after the run directory is set up leaves
+    ``status.json`` at ``failed`` (``aborted`` for a second Ctrl-C) with the error.
     """
     started = time.perf_counter()
     stop_event = STOP_REQUESTED if stop_event is None else stop_event
-    state = None
+    state = meta = None
     if resume:
         run_dir = rd.check_run_dir(out_dir if resume is True else resume)
-        cfg = load_config(run_dir / rd.CONFIG)
-        status = rd.read_status(run_dir)
-        if status.get("status") == "finished":
+        config_path = run_dir / rd.CONFIG
+        origin = str(config_path)
+        cfg = load_config(config_path)
+        if load_status(run_dir).get("status") == "finished":
             return _result_from_dir(run_dir, cfg, started)
-        if not (run_dir / rd.CHECKPOINT).is_file():
-            raise RunDirError(f"{run_dir}: no {rd.CHECKPOINT} to resume from (the run stopped "
-                              f"before its first checkpoint); start it again instead")
-        try:
-            state, _, _ = load_state(run_dir / rd.CHECKPOINT)
-        except (OSError, ValueError, KeyError) as exc:
-            raise RunDirError(f"{run_dir / rd.CHECKPOINT}: unreadable checkpoint ({exc})") \
-                from None
-        data = build_data(cfg)
+        remove_stale_temporaries(run_dir, RUN_FILES)
+        checkpoint_path = run_dir / rd.CHECKPOINT
+        if checkpoint_path.is_file():
+            state, _, meta = load_state(checkpoint_path)
+            check_resume_state(checkpoint_path, state, meta, cfg, config_path)
+        check_memory(cfg, origin)
+        data = build_data(cfg, origin)
+        _check_data(cfg, data, origin)
+        digest = data_digest(data.x)
+        if state is not None:
+            check_data_digest(checkpoint_path, meta, digest, cfg)
+            check_param_shape(checkpoint_path, state, cfg, _dims(data, cfg))
     else:
         cfg = _as_config(config)
-        data = build_data(cfg)
+        if origin is None:
+            origin = str(config) if isinstance(config, (str, os.PathLike)) else "config"
+        check_memory(cfg, origin)
+        data = build_data(cfg, origin)
+        _check_data(cfg, data, origin)
+        digest = data_digest(data.x)
         run_dir = rd.prepare_run_dir(out_dir if out_dir is not None
                                      else rd.default_run_dir(cfg))
-        atomic_write_text(run_dir / rd.CONFIG,
-                          format_config(cfg, header=_config_header(cfg["model"]["kind"])))
+        remove_stale_temporaries(run_dir, RUN_FILES)
+        try:
+            atomic_write_text(run_dir / rd.CONFIG,
+                              format_config(cfg, header=_config_header(cfg["model"]["kind"])))
+        except OSError as exc:
+            raise StorageError.from_os_error(exc, "cannot write", run_dir / rd.CONFIG) \
+                from exc
+    tracker = RunTracker(int(state["iteration"]) if state else 0)
+    try:
+        return _train(run_dir, cfg, data, digest, state, resume=bool(resume),
+                      tracker=tracker, progress=progress, stop_event=stop_event,
+                      blas_threads=blas_threads, started=started)
+    except TrainingFailed:
+        raise
+    except BaseException as exc:
+        error = record_failure(run_dir, exc, tracker, resumed=state is not None)
+        if error is exc:
+            raise
+        raise error from exc
+
+
+def _check_data(cfg: Mapping[str, Any], data: Any, origin: str) -> None:
+    """Degenerate training data (constant, too few samples, ...; :mod:`trainers.input_checks`)
+    named before the run directory is set up: a :class:`DataError`, or its warnings."""
+    from sparselearn.experiments import models  # a throwaway estimator, not the run's
+
+    model = models.build_estimator(cfg, preprocessor=data.whitener)
+    try:
+        check_training_data(model, data.x.T, name="the data (patches after data.normalisation "
+                                                  "and data.whitening)")
+    except DegenerateInputError as exc:
+        raise DataError(f"{origin}: data.source {cfg['data']['source']}: {exc}") from None
+
+
+def _dims(data: Any, cfg: Mapping[str, Any]) -> int:
+    """Dimension of the data the model sees (after whitening)."""
+    if data.whitener is not None:
+        return int(data.whitener.whitening_matrix_.shape[0])
+    return n_features(cfg)
+
+
+def _train(run_dir: Path, cfg: dict[str, Any], data: Any, digest: str,
+           state: dict[str, Any] | None, *, resume: bool, tracker: RunTracker, progress: bool,
+           stop_event: Any, blas_threads: int | None, started: float) -> RunResult:
+    """Fit and write the run's files (the part of :func:`run_training` after set-up)."""
     kind = cfg["model"]["kind"]
-    rd.write_status(run_dir, status="running",
-                    iteration=int(state["iteration"]) if state else 0)
+    running: dict[str, Any] = {"resumed_from": tracker.iteration} if resume else {}
+    rd.write_status(run_dir, status="running", iteration=tracker.iteration, **running)
 
     def checkpoint(train_state: Any) -> None:
         save_checkpoint(run_dir / rd.CHECKPOINT, train_state.model.state_dict(), cfg,
-                        data.whitener, "running")
+                        data.whitener, "running", digest)
+        tracker.checkpoint = train_state.iteration
 
     stopper = StopCallback(stop_event)
     callbacks = [
+        tracker,  # first: it knows the iteration even when a later callback fails
         ProgressCallback(enabled=progress, description=f"{kind} {run_dir.name}"),
         MetricsCallback(run_dir / rd.METRICS),
         CheckpointCallback(checkpoint, cfg["trainer"]["checkpoint_every"]),
@@ -191,22 +292,24 @@ def run_training(config: Mapping[str, Any] | str | os.PathLike | None,
         with warnings.catch_warnings():
             # a run that ends on max_iter says so in its status and summary instead
             warnings.simplefilter("ignore", ConvergenceWarning)
+            warnings.simplefilter("ignore", DegenerateInputWarning)  # _check_data showed them
             model.fit(data.x.T, resume=state)
     except TrainingDiverged as err:
         last = err.last_state
         path = run_dir / rd.CHECKPOINT
-        save_checkpoint(path, last, cfg, data.whitener, "diverged")
+        save_checkpoint(path, last, cfg, data.whitener, "diverged", digest)
         atomic_write_text(run_dir / rd.METRICS, _metrics_text(last.get("history", [])))
         rd.write_status(run_dir, status="diverged", iteration=err.iteration,
                         checkpoint_iteration=int(last.get("iteration", 0)))
         raise TrainingFailed(
             f"training diverged at iteration {err.iteration} (objective {err.value!r}); "
-            f"last checkpoint: {path} (iteration {int(last.get('iteration', 0))})",
+            + (f"{err.cause}; " if getattr(err, "cause", None) else "")
+            + f"last checkpoint: {path} (iteration {int(last.get('iteration', 0))})",
             iteration=err.iteration, checkpoint=str(path)) from None
 
     final = model.state_dict()
     status = "interrupted" if stopper.stopped else "finished"
-    save_checkpoint(run_dir / rd.CHECKPOINT, final, cfg, data.whitener, status)
+    save_checkpoint(run_dir / rd.CHECKPOINT, final, cfg, data.whitener, status, digest)
     filters = filters_from_params(final["params"], kind, data.whitener, dc_channels(cfg))
     if status == "finished":
         save_model(run_dir / rd.MODEL, cfg, model, final["params"], filters, data.whitener,
@@ -214,7 +317,7 @@ def run_training(config: Mapping[str, Any] | str | os.PathLike | None,
     iterations = int(final.get("iteration", len(model.history_)))
     title = f"{kind}: {status} after {iterations} iterations"
     draw_filters(run_dir / rd.FILTERS, filters, cfg, sort=cfg["output"]["sort"], title=title)
-    draw_curves(run_dir / rd.CURVES, run_dir / rd.METRICS, title=title)
+    draw_curves(run_dir / rd.CURVES, _metrics_columns(model.history_), title=title)
     last_record = dict(model.history_[-1]) if model.history_ else {}
     stop_reason = "interrupted" if stopper.stopped else getattr(model, "stop_reason_", None)
     tol = getattr(model, "tol", 0.0) or 0.0
@@ -226,6 +329,20 @@ def run_training(config: Mapping[str, Any] | str | os.PathLike | None,
                      time.perf_counter() - started, _files(run_dir), stop_reason)
 
 
+def _metrics_columns(history: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """The history as the float columns of ``metrics.csv`` (what the curves draw)."""
+    columns = list(history[0]) if history else []
+    return {name: np.asarray([_number(record.get(name)) for record in history],
+                             dtype=np.float64) for name in columns}
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def _metrics_text(history: list[dict[str, Any]]) -> str:
     from sparselearn.experiments.callbacks import format_metrics
 
@@ -233,12 +350,24 @@ def _metrics_text(history: list[dict[str, Any]]) -> str:
 
 
 def _result_from_dir(run_dir: Path, cfg: Mapping[str, Any], started: float) -> RunResult:
-    """RunResult of an already finished run (resume is then a no-op)."""
-    from sparselearn.plotting import read_metrics
+    """RunResult of an already finished run (resume is then a no-op).
 
-    metrics = read_metrics(run_dir / rd.METRICS) if (run_dir / rd.METRICS).exists() else {}
+    Raises
+    ------
+    RunDirError
+        ``status.json`` says finished but ``model.npz`` is missing or does not hold the model
+        of ``config.yaml``, or ``metrics.csv`` is damaged.
+    """
+    status = load_status(run_dir)
+    model = run_dir / rd.MODEL
+    if not model.is_file():
+        raise RunDirError(f"{run_dir / rd.STATUS}: says 'finished' but there is no {model}; "
+                          f"the run directory was edited or damaged: delete {rd.STATUS} to "
+                          f"continue from {rd.CHECKPOINT}")
+    read_model(model, cfg, str(run_dir / rd.CONFIG))
+    metrics = read_metrics_file(run_dir / rd.METRICS) if (run_dir / rd.METRICS).exists() \
+        else {}
     last = {key: float(values[-1]) for key, values in metrics.items() if len(values)}
-    status = rd.read_status(run_dir)
     return RunResult(str(run_dir), "finished", int(status.get("iteration", 0)),
                      float(last.get("objective", math.nan)), last,
                      time.perf_counter() - started, _files(run_dir),

@@ -19,15 +19,17 @@ from typing import Any
 
 from sparselearn.experiments.errors import ConfigError
 from sparselearn.plotting.tiles import SORT_KEYS
+from sparselearn.trainers.kinds import KINDS, bases_as_rows, kinds_accepting
 
 __all__ = ["Field", "SCHEMA", "MODEL_KINDS", "TOPOGRAPHIC_KINDS", "ICA_KINDS",
            "SPARSE_CODING_KINDS", "DEPRECATED_KEYS", "ConfigDeprecationWarning", "canonical_key",
            "rename_deprecated", "validate", "iter_fields", "field_at", "describe"]
 
-MODEL_KINDS = ("ica", "rica", "sparse_coding", "topographic", "tica", "dictionary")
-ICA_KINDS = ("ica", "rica", "tica")
-SPARSE_CODING_KINDS = ("sparse_coding", "topographic")
-TOPOGRAPHIC_KINDS = ("topographic", "tica")
+#: The kinds (:data:`trainers.kinds.KINDS`), and groups of them asked of their classes.
+MODEL_KINDS = tuple(KINDS)
+ICA_KINDS = tuple(kind for kind in KINDS if bases_as_rows(kind))
+SPARSE_CODING_KINDS = kinds_accepting("s_solver")
+TOPOGRAPHIC_KINDS = kinds_accepting("grid")
 #: Deprecated dotted keys → the key that replaced them (same value, same meaning). They are
 #: still accepted in config files, overrides and sweep files, with a
 #: :class:`ConfigDeprecationWarning` naming where they were found; an old key and its new one
@@ -58,6 +60,8 @@ _TYPE_NAMES = {
     "str": "a string",
     "int_pair": "an integer or a list of two integers",
     "number": "a number",
+    "penalty": "a penalty name, a mapping {name: ..., <parameter>: ...} or a layer table "
+               "{input: y, layers: [...]}",
 }
 
 
@@ -67,9 +71,11 @@ class Field:
 
     Parameters
     ----------
-    type : {"int", "float", "bool", "str", "int_pair", "number"}
+    type : {"int", "float", "bool", "str", "int_pair", "number", "penalty"}
         ``float`` accepts integers and numeric strings such as ``1e-4`` (which YAML reads as a
-        string); ``int_pair`` accepts ``8`` or ``[8, 12]`` and normalises to a list of two.
+        string); ``int_pair`` accepts ``8`` or ``[8, 12]`` and normalises to a list of two;
+        ``penalty`` accepts what the estimators' ``penalty=`` accepts as plain data (checked by
+        building it: :func:`trainers.parts.build_penalty`).
     default : object
         Value when absent. ``None`` on a field with ``estimator_arg`` means "the estimator's own
         default", filled in by :func:`experiments.config.resolve_config` so that it is visible.
@@ -138,6 +144,12 @@ class Field:
 
 
 def _f(type_: str, default: Any, doc: str, **kw: Any) -> Field:
+    """A field; one feeding a single estimator argument applies to the kinds whose estimator
+    takes that argument (asked of the classes, :func:`trainers.kinds.kinds_accepting`)."""
+    arg = kw.get("estimator_arg")
+    if isinstance(arg, str) and "kinds" not in kw:
+        kinds = kinds_accepting(arg)
+        kw["kinds"] = None if kinds == MODEL_KINDS else kinds
     return Field(type_, default, doc, **kw)
 
 
@@ -192,46 +204,48 @@ SCHEMA: dict[str, Any] = {
         "alpha": _f("float", None, "weight of the sparsity term, α (null: estimator default); "
                     "for dictionary it is the lasso α of ½‖x − As‖² + α‖s‖₁ per example, "
                     "the α of scikit-learn and SPAMS; model.lambda is its deprecated name",
-                    nullable=True, **_NONNEG, estimator_arg="alpha",
-                    kinds=("rica", "tica", *SPARSE_CODING_KINDS, "dictionary")),
+                    nullable=True, **_NONNEG, estimator_arg="alpha"),
         "epsilon": _f("float", None, "smoothing inside √(· + ε) (null: estimator default)",
-                      nullable=True, **_POS, estimator_arg="epsilon",
-                      kinds=(*ICA_KINDS, *SPARSE_CODING_KINDS)),
+                      nullable=True, **_POS, estimator_arg="epsilon"),
+        "penalty": _f("penalty", None,
+                      "sparsity penalty φ of the pooled energies: smoothed_l1 (√(u + ε), with "
+                      "model.epsilon), cauchy, a registered name, {name: ..., <parameter>: ...}, "
+                      "or a layer table {input: y, layers: [...]} (V: the torus of model.grid "
+                      "and model.pool) (null: smoothed_l1)",
+                      nullable=True, estimator_arg="penalty"),
         "forget_rate": _f("float", None,
                           "forgetting exponent ρ of the online statistics, β_t = (1 − 1/t)^ρ "
                           "(null: estimator default)", nullable=True, **_NONNEG,
-                          kinds=("dictionary",), estimator_arg="forget_rate"),
+                          estimator_arg="forget_rate"),
         "row_norm": _f("str", "unit",
                        "cost evaluated at the filters scaled to unit rows (unit) or at W as "
                        "it is (none: overcomplete filters can shrink to zero)",
-                       choices=("unit", "none"), kinds=("rica", "tica"),
-                       estimator_arg="row_norm", estimator_values={"none": None}),
+                       choices=("unit", "none"), estimator_arg="row_norm",
+                       estimator_values={"none": None}),
         "gamma": _f("float", None, "weight decay on the basis A (null: estimator default)",
-                    nullable=True, **_NONNEG, kinds=SPARSE_CODING_KINDS,
-                    estimator_arg="gamma"),
+                    nullable=True, **_NONNEG, estimator_arg="gamma"),
         "constraint": _f("str", None,
                          "how the scale of A is fixed: UFLDL weight decay or unit-norm atoms "
                          "(null: estimator default)",
                          nullable=True, choices=("weight_decay", "unit_norm"),
-                         kinds=SPARSE_CODING_KINDS, estimator_arg="constraint"),
+                         estimator_arg="constraint"),
         "grid": _f("int_pair", None,
                    "torus rows and columns; sets the number of components, rows*cols "
                    "(null: the square torus of model.n_components)",
-                   nullable=True, low=1, kinds=TOPOGRAPHIC_KINDS, estimator_arg="grid"),
+                   nullable=True, low=1, estimator_arg="grid"),
         "pool": _f("int", 3, "neighbourhood size on the torus (pool x pool)", **_POS_INT,
-                   kinds=TOPOGRAPHIC_KINDS, estimator_arg="pool"),
+                   estimator_arg="pool"),
         "wrap": _f("bool", True, "neighbourhoods wrap around the grid (a torus)",
-                   kinds=TOPOGRAPHIC_KINDS, estimator_arg="wrap"),
+                   estimator_arg="wrap"),
         "init": _f("str", None, "initial atoms: random data patches or Gaussian noise "
                    "(null: estimator default)", nullable=True, choices=("data", "random"),
-                   kinds=(*SPARSE_CODING_KINDS, "dictionary"), estimator_arg="init"),
+                   estimator_arg="init"),
     },
     "trainer": {
         "max_iter": _f("int", None, "outer iterations (null: estimator default)",
                        nullable=True, **_POS_INT, estimator_arg="max_iter"),
         "batch_size": _f("int", None, "patches per mini-batch, re-drawn each outer iteration",
-                         nullable=True, **_POS_INT, kinds=(*SPARSE_CODING_KINDS, "dictionary"),
-                         estimator_arg="batch_size"),
+                         nullable=True, **_POS_INT, estimator_arg="batch_size"),
         "inner_iter": _f("int", None,
                          "iterations of the inner solver per outer iteration: W-steps (ICA "
                          "kinds), s-step iterations (sparse coding) or lasso iterations per batch "
@@ -239,10 +253,13 @@ SCHEMA: dict[str, Any] = {
                          nullable=True, **_POS_INT, estimator_arg="inner_iter"),
         "solver": _f("str", None, "s-step solver (A-step is closed form; null: estimator "
                      "default)", nullable=True, choices=("accelerated", "lbfgs", "cg"),
-                     kinds=SPARSE_CODING_KINDS, estimator_arg="s_solver"),
+                     estimator_arg="s_solver"),
         "step_size": _f("float", None, "initial step of the projected-gradient line search "
-                        "(null: estimator default)", nullable=True, **_POS, kinds=("ica",),
+                        "(null: estimator default)", nullable=True, **_POS,
                         estimator_arg="step_size"),
+        "lbfgs_memory": _f("int", None, "correction pairs the L-BFGS keeps across outer "
+                           "iterations (null: estimator default)", nullable=True, **_POS_INT,
+                           estimator_arg="lbfgs_memory"),
         "tol": _f("float", None, "stopping tolerance (null: estimator default)",
                   nullable=True, **_NONNEG, estimator_arg="tol"),
         "checkpoint_every": _f("int", 25, "write checkpoint.npz every N outer iterations",
@@ -445,6 +462,17 @@ def _check_value(field: Field, value: Any, path: str, origin: str) -> Any:
     elif kind == "str":
         if not isinstance(value, str):
             raise fail()
+        out = value
+    elif kind == "penalty":
+        from sparselearn.trainers.parts import build_penalty  # trainers import no experiments
+
+        if not isinstance(value, (str, Mapping)):
+            raise fail()
+        try:
+            build_penalty(value, 1e-2, "penalty")
+        except ValueError as exc:
+            message = str(exc).removeprefix("penalty: parameter 'penalty': ")
+            raise ConfigError(f"{origin}: {path}: {message}") from None
         out = value
     elif kind == "int_pair":
         items = [value] * 2 if not isinstance(value, (list, tuple)) else list(value)

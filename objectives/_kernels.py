@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from .blocks import check_block
+from .penalties import Penalty, SmoothedL1Penalty
 
 
 def frobenius(a: np.ndarray, b: np.ndarray) -> float:
@@ -18,13 +19,16 @@ def frobenius(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.dot(np.ascontiguousarray(a).ravel(), np.ascontiguousarray(b).ravel()))
 
 
-def smoothed_root(Y: np.ndarray, epsilon: float) -> tuple[np.ndarray, float]:
-    """Return :math:`Q = \\sqrt{Y^2 + \\epsilon}` (one work array, filled in place) and
-    :math:`\\sum Q`."""
-    Q = Y * Y
-    Q += epsilon
-    np.sqrt(Q, out=Q)
-    return Q, float(Q.sum())
+def deliver(part: np.ndarray, out: np.ndarray | None, accumulate: bool) -> np.ndarray:
+    """``part`` itself when there is no ``out``; else ``part`` added into ``out``
+    (``accumulate``) or written into it, and ``out`` returned."""
+    if out is None:
+        return part
+    if accumulate:
+        out += part
+    else:
+        out[...] = part
+    return out
 
 
 def gram_minus_identity(W: np.ndarray) -> np.ndarray:
@@ -32,29 +36,6 @@ def gram_minus_identity(W: np.ndarray) -> np.ndarray:
     M = W.T @ W
     M.flat[:: M.shape[0] + 1] -= 1
     return M
-
-
-def fast_sum(M: np.ndarray, ones: np.ndarray) -> float:
-    """:math:`\\sum_{ij} M_{ij}` of a 2-D array with contiguous rows, as a Python float.
-
-    Row sums by one matrix-vector product with ``ones`` (length ``M.shape[1]``), then a pairwise
-    sum of those: BLAS reads ``M`` once at full bandwidth, about twice as fast as ``M.sum()``
-    on large arrays, with the accuracy of a blocked sum.
-
-    Parameters
-    ----------
-    M : ndarray of shape (r, c)
-        The array to sum; rows contiguous (e.g. C-contiguous), float32 or float64.
-    ones : ndarray of shape (c,)
-        A vector of ones in the dtype of ``M`` (kept by the caller, so that it is not
-        allocated per call).
-
-    Returns
-    -------
-    float
-        :math:`\\sum_{ij} M_{ij}`, accumulated in ``M``'s dtype.
-    """
-    return float(np.dot(M, ones).sum())
 
 
 # -- separable topographic pooling ----------------------------------------------------------
@@ -188,8 +169,9 @@ def box_sum(
 
 
 class SeparablePooling:
-    """Blocked kernel for :math:`\\sum \\sqrt{V(Y\\circ Y) + \\epsilon}` and its gradient, for a
-    box-pooling ``V`` on a (toroidal) ``rows × cols`` grid (see :func:`torus_structure`).
+    """Blocked kernel for :math:`\\sum \\varphi(V(Y\\circ Y))` and its gradient, for a penalty
+    :math:`\\varphi` (:class:`objectives.penalties.Penalty`) and a box-pooling ``V`` on a
+    (toroidal) ``rows × cols`` grid (see :func:`torus_structure`).
 
     ``V`` is never formed: a feature column viewed as the ``rows × cols`` grid is pooled by a
     ``pool``-tap sum along the grid's first axis and then along its second (:func:`box_sum`:
@@ -248,21 +230,22 @@ class SeparablePooling:
     def __call__(
         self,
         Y: np.ndarray,
-        epsilon: float,
+        penalty: Penalty | float,
         coef: float = 1.0,
         out: np.ndarray | None = None,
         accumulate: bool = False,
         need_grad: bool = True,
     ) -> float:
-        """Return :math:`F = \\sum \\sqrt{V(Y\\circ Y)+\\epsilon}`; optionally write the gradient.
+        """Return :math:`F = \\sum \\varphi(V(Y\\circ Y))`; optionally write the gradient.
 
         Parameters
         ----------
         Y : ndarray of shape (rows*cols, m)
             The responses; C-contiguous.
-        epsilon : float
+        penalty : Penalty or float
+            :math:`\\varphi`; a number ε stands for the smoothed L1 :math:`\\sqrt{u + \\epsilon}`.
         coef : float
-            The gradient written is ``coef · Y ∘ Vᵀ(V(Y∘Y)+ε)^(−1/2)``.
+            The gradient written is ``coef · 2 Y ∘ Vᵀ φ′(V(Y∘Y))``.
         out : ndarray of shape (rows*cols, m), optional
             C-contiguous, dtype of ``Y``, not overlapping ``Y``; receives the gradient when
             ``need_grad`` (without ``accumulate`` its columns also serve as work space).
@@ -271,8 +254,10 @@ class SeparablePooling:
         need_grad : bool
             Whether to compute the gradient at all.
         """
+        if not isinstance(penalty, Penalty):
+            penalty = SmoothedL1Penalty(penalty)
         R, C, p, wrap = self.rows, self.cols, self.pool, self.wrap
-        epsilon, coef = float(epsilon), float(coef)  # Python floats never upcast float32 work
+        coef = float(coef)  # Python floats never upcast float32 work
         m = Y.shape[1]
         if m == 0:
             return 0.0
@@ -288,17 +273,15 @@ class SeparablePooling:
             y = Y[:, j0 : j0 + b].reshape(R, C, b)
             g = None if not need_grad else out[:, j0 : j0 + b].reshape(R, C, b)
             T = work[2][:, :, :b] if second else g
-            # forward: U = V(y∘y) + ε, pooled along grid axis 0 into T, then axis 1 into X
+            # forward: U = V(y∘y), pooled along grid axis 0 into T, then axis 1 into X
             np.multiply(y, y, out=X)
             box_sum(X, T, 0, p, wrap)
             box_sum(T, X, 1, p, wrap)
-            X += epsilon
-            np.sqrt(X, out=X)
-            total += fast_sum(X.reshape(R * C, b), work[1][:b])
             if not need_grad:
+                total += penalty.value_sum(X)
                 continue
-            np.divide(coef, X, out=X)
-            # backward: Vᵀ(coef / U), the taps reversed, then ∘ y
+            total += penalty.value_and_weight(X, coef)  # X = 2c φ′(U)
+            # backward: Vᵀ(2c φ′(U)), the taps reversed, then ∘ y
             box_sum(X, T, 0, p, wrap, reverse=True)
             box_sum(T, X, 1, p, wrap, reverse=True)
             if accumulate:

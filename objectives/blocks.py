@@ -37,8 +37,7 @@ __all__ = [
 ]
 
 #: Target size of one ``rows × block`` work array: small enough that the element-wise work on
-#: a block stays in cache (measured: ``ICASparsity`` at k = n = 64 is about 15 % faster with
-#: 1 MiB blocks than with 8 MiB blocks, and twice as fast as one ``k × m`` pass).
+#: a block stays in cache (measured: ``benchmarks/RESULTS.md``, "Design measurements").
 BLOCK_BYTES = 2**20
 
 #: Mapped pages are released after at least this many bytes of ``x`` have been read.

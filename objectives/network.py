@@ -19,20 +19,13 @@ A table is plain data (YAML-ready): a list of rows, each a mapping with exactly 
 
 ``activation``
     The activation :math:`f^{(l)}` applied element-wise, :math:`a^{(l)} = f^{(l)}(z^{(l)})`.
-    Either a bare name or a one-key mapping ``{name: parameter}``:
+    Either a bare name or a one-key mapping ``{name: parameter}``. The activations are the
+    entries of the registry :data:`objectives.activations.ACTIVATIONS`
+    (:func:`~objectives.activations.register_activation` adds one); at import they are:
 
-    ========================  ==========================  ===================
-    activation                :math:`f(z)`                :math:`f'(z)`
-    ========================  ==========================  ===================
-    ``identity``              :math:`z`                   1
-    ``square``                :math:`z^2`                 :math:`2z`
-    ``sqrt``                  :math:`z^{1/2}`             :math:`\\tfrac12 z^{-1/2}`
-    ``{power: p}``            :math:`z^p`                 :math:`p z^{p-1}`
-    ``{scale: c}``            :math:`c z`                 :math:`c`
-    ``{add_epsilon: ε}``      :math:`z + \\epsilon`        1
-    ``{subtract: name}``      :math:`z - x` (x named)     1
-    ``{add: name}``           :math:`z + x` (x named)     1
-    ========================  ==========================  ===================
+%(table)s
+
+    For ``subtract``/``add``, ``x`` is the variable the parameter names (the operand).
 
 Numbers may also be given as numeric strings (PyYAML reads ``1e-2`` as a string).
 
@@ -56,221 +49,32 @@ Backward: :math:`\\delta^{(n_l)} = f'(z^{(n_l)})`,
 :math:`\\nabla_{W^{(l)}} J = \\delta^{(l+1)} a^{(l)T}` for each instance of a weight, transposed
 for instances written ``name.T``, summed over instances (the seed's Example 3 rule);
 :math:`\\nabla_{\\text{input}} J = \\delta^{(1)}`; and for an activation operand ``x`` of layer l,
-:math:`\\pm (W^{(l)T}\\delta^{(l+1)})` (``+`` for ``add``, ``−`` for ``subtract``). A name used in
-several places gets the sum of all its parts.
+:math:`(W^{(l)T}\\delta^{(l+1)}) \\circ \\partial f^{(l)}/\\partial x` (``+1`` for ``add``, ``−1``
+for ``subtract``). A name used in several places gets the sum of all its parts.
 """
 
 from __future__ import annotations
 
-import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ._validation import as_float_array, cast_like, check_constant, diagnose_non_finite
+from .activations import activation_table, register_activation
 from .base import Term, Variables
+from .layer_table import _IDENTITY_NAMES, Activation, Layer, Weight, _is_name, parse_table
 
-_IDENTITY_NAMES = ("I", "identity")
-_NO_WEIGHT = (None, "N/A")
-_ROW_KEYS = ("weight", "activation")
-
-# name -> kind of parameter: None (none), "number", "positive", "name"
-_ACTIVATIONS: dict[str, str | None] = {
-    "identity": None,
-    "square": None,
-    "sqrt": None,
-    "power": "number",
-    "scale": "number",
-    "add_epsilon": "number",
-    "subtract": "name",
-    "add": "name",
-}
-
-
-@dataclass(frozen=True)
-class Weight:
-    """A parsed ``weight`` cell: ``name`` (None for the identity) and whether it is transposed."""
-
-    name: str | None
-    transposed: bool = False
-
-    def to_data(self) -> str:
-        if self.name is None:
-            return "I"
-        return f"{self.name}.T" if self.transposed else self.name
-
-
-@dataclass(frozen=True)
-class Activation:
-    """A parsed ``activation`` cell: its name and parameter (a number, a name or None)."""
-
-    name: str
-    param: Any = None
-
-    def to_data(self) -> str | dict:
-        return self.name if self.param is None else {self.name: self.param}
-
-    @property
-    def operand(self) -> str | None:
-        """The variable this activation reads (``subtract``/``add``), else None."""
-        return self.param if _ACTIVATIONS[self.name] == "name" else None
-
-    def forward(self, z: np.ndarray, operand: np.ndarray | None) -> np.ndarray:
-        kind = self.name
-        if kind == "identity":
-            return z
-        if kind == "square":
-            return z * z
-        if kind == "sqrt":
-            return np.sqrt(z)
-        if kind == "power":
-            return z**self.param
-        if kind == "scale":
-            return z * self.param
-        if kind == "add_epsilon":
-            return z + self.param
-        if kind == "subtract":
-            return z - operand
-        return z + operand  # add
-
-    def derivative(self, z: np.ndarray, a: np.ndarray) -> np.ndarray | float | None:
-        """:math:`f'(z)`; None stands for 1, a float for a constant."""
-        kind = self.name
-        if kind == "square":
-            return 2 * z
-        if kind == "sqrt":
-            return 0.5 / a
-        if kind == "power":
-            return self.param * z ** (self.param - 1)
-        if kind == "scale":
-            return self.param
-        return None
-
-
-@dataclass(frozen=True)
-class Layer:
-    """One parsed row: ``weight`` (None in the last row) and ``activation``."""
-
-    weight: Weight | None
-    activation: Activation
-
-    def to_data(self) -> dict:
-        return {
-            "weight": None if self.weight is None else self.weight.to_data(),
-            "activation": self.activation.to_data(),
-        }
-
-
-def _row_error(index: int, key: str | None, message: str) -> ValueError:
-    where = f"layer table row {index + 1}" + (f", key '{key}'" if key else "")
-    return ValueError(f"{where}: {message}")
-
-
-def _is_name(value: Any) -> bool:
-    return isinstance(value, str) and value.isidentifier()
-
-
-def _parse_weight(value: Any, index: int, last: bool) -> Weight | None:
-    if value in _NO_WEIGHT:
-        if not last:
-            raise _row_error(
-                index, "weight", "null/'N/A' is only allowed in the last row; use 'I' for identity"
-            )
-        return None
-    if last:
-        raise _row_error(index, "weight", f"the last row has no weight (null); got {value!r}")
-    if value in _IDENTITY_NAMES:
-        return Weight(None)
-    if isinstance(value, str):
-        name, transposed = (value[:-2], True) if value.endswith(".T") else (value, False)
-        if _is_name(name) and name not in _IDENTITY_NAMES:
-            return Weight(name, transposed)
-    raise _row_error(
-        index, "weight", f"expected a matrix name, 'name.T', 'I' or null; got {value!r}"
-    )
-
-
-def _parse_activation(value: Any, index: int) -> Activation:
-    if isinstance(value, str):
-        name, param, has_param = value, None, False
-    elif isinstance(value, Mapping) and len(value) == 1:
-        ((name, param),) = value.items()
-        has_param = param is not None
-    else:
-        raise _row_error(
-            index,
-            "activation",
-            f"expected a name or a one-key mapping {{name: parameter}}; got {value!r}",
-        )
-    if name not in _ACTIVATIONS:
-        known = ", ".join(sorted(_ACTIVATIONS))
-        raise _row_error(index, "activation", f"unknown activation {name!r}; known: {known}")
-    kind = _ACTIVATIONS[name]
-    if kind is None:
-        if has_param:
-            raise _row_error(index, "activation", f"{name!r} takes no parameter; got {param!r}")
-        return Activation(name)
-    if not has_param:
-        raise _row_error(index, "activation", f"{name!r} needs a parameter: {{{name}: ...}}")
-    if kind == "name":
-        if not _is_name(param) or param in _IDENTITY_NAMES:
-            raise _row_error(index, "activation", f"{name!r} needs a variable name; got {param!r}")
-        return Activation(name, param)
-    number = _as_number(param)
-    if number is None:
-        raise _row_error(index, "activation", f"{name!r} needs a finite number; got {param!r}")
-    return Activation(name, number)
-
-
-def _as_number(value: Any) -> float | None:
-    """A finite Python float (so float32 stays float32), or None.
-
-    Numeric strings are accepted because YAML 1.1 (PyYAML) reads ``1e-2`` as a string.
-    """
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            return None
-    if not isinstance(value, numbers.Real) or not np.isfinite(value):
-        return None
-    return float(value)
-
-
-def parse_table(table: Any) -> tuple[Layer, ...]:
-    """Validate a layer table (see the module docstring) and return its parsed layers.
-
-    Raises ``ValueError`` naming the row (1-based, as the seed numbers layers) and the key.
-    """
-    if isinstance(table, (str, bytes, Mapping)) or not isinstance(table, Sequence):
-        raise ValueError(f"a layer table is a list of rows; got {type(table).__name__}")
-    if len(table) == 0:
-        raise ValueError("a layer table needs at least one row")
-    layers = []
-    for index, row in enumerate(table):
-        if not isinstance(row, Mapping):
-            raise _row_error(
-                index, None, f"a row is a mapping with keys weight, activation; got {row!r}"
-            )
-        for key in row:
-            if key not in _ROW_KEYS:
-                raise _row_error(index, str(key), "unknown key; allowed: weight, activation")
-        for key in _ROW_KEYS:
-            if key not in row:
-                raise _row_error(index, key, "missing")
-        last = index == len(table) - 1
-        layers.append(
-            Layer(
-                _parse_weight(row["weight"], index, last),
-                _parse_activation(row["activation"], index),
-            )
-        )
-    return tuple(layers)
-
+__all__ = [
+    "Activation",
+    "Layer",
+    "Network",
+    "Trace",
+    "Weight",
+    "parse_table",
+    "register_activation",
+]
 
 @dataclass
 class Trace:
@@ -456,7 +260,8 @@ class Network(Term):
                 weight = layer.weight
                 below = deltas[index + 1]
                 upstream = below if weight.name is None else self._matrix(weight, env).T @ below
-            fprime = layer.activation.derivative(z, a)
+            operand = layer.activation.operand
+            fprime = layer.activation.derivative(z, a, None if operand is None else env[operand])
             if upstream is None:  # last layer: δ = f'(z)
                 if fprime is None:
                     delta = np.ones_like(a)
@@ -528,7 +333,9 @@ class Network(Term):
                     upstream = deltas[index + 1]
                 else:
                     upstream = self._matrix(weight, env).T @ deltas[index + 1]
-                accumulate(-upstream if layer.activation.name == "subtract" else upstream)
+                slope = layer.activation.operand_derivative(z_list[index], a_list[index],
+                                                            env[wrt])
+                accumulate(upstream if slope is None else upstream * slope)
         assert grad is not None
         return value, cast_like(grad, env[wrt])
 
@@ -537,3 +344,8 @@ class Network(Term):
 
     def __repr__(self) -> str:
         return f"Network(name={self.name!r}, input={self.input!r}, layers={len(self.layers)})"
+
+
+if __doc__:
+    __doc__ = __doc__.replace("%(table)s", "\n".join(
+        "    " + line for line in activation_table().splitlines()))

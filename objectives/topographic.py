@@ -1,7 +1,8 @@
-"""Topographic grouping: the grouping matrix and the smoothed topographic L1 penalty.
+"""Topographic grouping: the grouping matrix and the operator that applies it.
 
 The grouping matrix ``V`` (g × k, non-negative, usually binary) pools the squared responses of
-the k features into g groups; the penalty is the sum over groups of the smoothed group norm.
+the k features into g groups; a penalty (:mod:`objectives.penalties`) acts on the pooled
+energies (:mod:`objectives.sparsity`).
 """
 
 from __future__ import annotations
@@ -12,11 +13,10 @@ from typing import Any
 import numpy as np
 import scipy.sparse
 
-from ._kernels import POOL_BLOCK, SeparablePooling, torus_structure
-from ._validation import bind, check_constant, check_epsilon, diagnose_non_finite
-from .base import Term, Variables
+from ._kernels import POOL_BLOCK, SeparablePooling, deliver, torus_structure
+from ._validation import check_constant
 from .blocks import check_block
-from .network import Network
+from .penalties import Penalty
 
 #: Use a sparse V when at most this fraction of its entries is non-zero.
 SPARSE_DENSITY = 0.25
@@ -137,27 +137,34 @@ class GroupingOperator:
         """``V.T @ Z`` in the dtype of ``Z``."""
         return np.asarray(self._get(Z.dtype)[1] @ Z)
 
-    def pooled_value(self, Y: np.ndarray, epsilon: float) -> float:
-        """:math:`\\sum \\sqrt{V (Y \\circ Y) + \\epsilon}` (no gradient work)."""
+    def column_sum_max(self) -> float:
+        """Largest column sum of ``V``: the factor a penalty's curvature bound gains."""
+        return float(self.V.sum(axis=0).max()) if self.V.size else 0.0
+
+    def pooled_value(self, Y: np.ndarray, penalty: Penalty) -> float:
+        """:math:`\\sum \\varphi(V (Y \\circ Y))` (no gradient work)."""
         if self.separable is not None:
-            return self.separable(np.ascontiguousarray(Y), epsilon, need_grad=False)
-        return pooled_root(self, Y, epsilon)[1]
+            return self.separable(np.ascontiguousarray(Y), penalty, need_grad=False)
+        return penalty.value_sum(self.apply(Y * Y))
 
     def pooled_value_and_grad(
-        self, Y: np.ndarray, epsilon: float, coef: float = 1.0, out: np.ndarray | None = None
+        self, Y: np.ndarray, penalty: Penalty, coef: float = 1.0,
+        out: np.ndarray | None = None, accumulate: bool = True,
     ) -> tuple[float, np.ndarray]:
-        """Value :math:`F = \\sum \\sqrt{V (Y \\circ Y) + \\epsilon}` and ``coef`` times its
-        gradient :math:`Y \\circ V^T (V (Y \\circ Y) + \\epsilon)^{-1/2}`.
+        """Value :math:`F = \\sum \\varphi(V (Y \\circ Y))` and ``coef`` times its gradient
+        :math:`2 Y \\circ V^T \\varphi'(V (Y \\circ Y))`.
 
         Parameters
         ----------
         Y : ndarray of shape (k, m)
-        epsilon : float
+        penalty : Penalty
         coef : float, default 1.0
-            Scale of the gradient (folded into the reciprocal, no extra pass).
+            Scale of the gradient (folded into the weights, no extra pass).
         out : ndarray of shape (k, m), optional
-            When given, ``coef · ∇F`` is added into it and it is returned; otherwise the
-            gradient is a fresh C-contiguous array in the dtype of ``Y``.
+            When given, ``coef · ∇F`` is added into it (``accumulate``) or written into it, and
+            it is returned; otherwise the gradient is a fresh array in the dtype of ``Y``.
+        accumulate : bool, default True
+            Whether ``out`` receives the gradient added or overwritten.
 
         Returns
         -------
@@ -170,108 +177,13 @@ class GroupingOperator:
             out is None or (out.dtype == Y.dtype and out.flags.c_contiguous)
         ):
             Y = np.ascontiguousarray(Y)
-            accumulate = out is not None
+            add = out is not None and accumulate
             if out is None:
                 out = np.empty(Y.shape, Y.dtype)
-            value = self.separable(Y, epsilon, coef, out, accumulate=accumulate)
+            value = self.separable(Y, penalty, coef, out, accumulate=add)
             return value, out
-        Q, value = pooled_root(self, Y, epsilon)
-        np.divide(float(coef), Q, out=Q)
+        Q = self.apply(Y * Y)
+        value = penalty.value_and_weight(Q, coef)
         D = self.apply_t(Q)
         D *= Y
-        if out is None:
-            return value, D
-        out += D
-        return value, out
-
-
-def pooled_root(
-    grouping: GroupingOperator, Y: np.ndarray, epsilon: float
-) -> tuple[np.ndarray, float]:
-    """Return ``Q = sqrt(V (Y∘Y) + ε)`` (formed in place after the product) and ``ΣQ``."""
-    S = Y * Y
-    Q = grouping.apply(S)
-    Q += epsilon
-    np.sqrt(Q, out=Q)
-    return Q, float(Q.sum())
-
-
-def pooled_grad(grouping: GroupingOperator, Y: np.ndarray, Q: np.ndarray) -> np.ndarray:
-    """Return ``Y ∘ (Vᵀ Q⁻¹)``, overwriting ``Q``."""
-    np.reciprocal(Q, out=Q)
-    D = grouping.apply_t(Q)
-    D *= Y
-    return D
-
-
-class TopographicL1(Term):
-    """Smoothed topographic L1 penalty :math:`F(s) = \\sum \\sqrt{V (s \\circ s) + \\epsilon}`.
-
-    .. math::
-        \\nabla_s F = s \\circ \\left( V^T (V (s \\circ s) + \\epsilon)^{-1/2} \\right)
-
-    (seed Example 2; its ``Vssᵀ`` means V applied to the element-wise square ``s∘s``).
-
-    Parameters
-    ----------
-    V : array_like of shape (g, k)
-        Non-negative grouping matrix, e.g. :func:`grouping_matrix`; a constant, not a variable.
-    epsilon : float
-        Smoothing constant :math:`\\epsilon > 0`.
-    """
-
-    variables = ("s",)
-    wrt = ("s",)
-    name = "topographic_l1"
-
-    def __init__(self, V: Any, epsilon: float = 1e-2):
-        self.grouping = GroupingOperator(V, "TopographicL1")
-        self.V = self.grouping.V
-        self.epsilon = check_epsilon(epsilon, "TopographicL1")
-        self._dims = {"k": self.V.shape[1]}
-        self._origin = {"k": "V"}
-
-    def _bind(self, variables: Variables) -> np.ndarray:
-        (s,), _ = bind(variables, (("s", ("k", "m")),), "TopographicL1", self._dims, self._origin)
-        return s
-
-    def _checked(self, value: float, s: np.ndarray) -> float:
-        if not np.isfinite(value):
-            diagnose_non_finite("TopographicL1", {"s": s})
-        return value
-
-    def value(self, variables: Variables) -> float:
-        s = self._bind(variables)
-        return self._checked(self.grouping.pooled_value(s, self.epsilon), s)
-
-    def value_and_grad(self, variables: Variables, wrt: str) -> tuple[float, np.ndarray]:
-        self._check_wrt(wrt)
-        s = self._bind(variables)
-        value, grad = self.grouping.pooled_value_and_grad(s, self.epsilon)
-        return self._checked(value, s), grad
-
-    def _accumulate_grad(
-        self, variables: Variables, wrt: str, coef: float, out: np.ndarray | None
-    ) -> tuple[float, np.ndarray]:
-        """Value, and ``coef · ∇`` added into ``out`` (see :meth:`Term._accumulate_grad`)."""
-        self._check_wrt(wrt)
-        s = self._bind(variables)
-        value, grad = self.grouping.pooled_value_and_grad(s, self.epsilon, coef, out)
-        return self._checked(value, s), grad
-
-    def as_network(self) -> Network:
-        """Seed Example 2: ``I`` → square, ``V`` → identity, ``I`` → add ε, sqrt; input ``s``."""
-        return Network.from_table(
-            [
-                {"weight": "I", "activation": "square"},
-                {"weight": "V", "activation": "identity"},
-                {"weight": "I", "activation": {"add_epsilon": self.epsilon}},
-                {"weight": None, "activation": "sqrt"},
-            ],
-            input="s",
-            constants={"V": self.V},
-            name=self.name,
-        )
-
-    def __repr__(self) -> str:
-        return f"TopographicL1(V=<{self.V.shape[0]}×{self.V.shape[1]}>, epsilon={self.epsilon!r})"
+        return value, deliver(D, out, accumulate)

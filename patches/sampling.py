@@ -9,7 +9,7 @@ from ._validation import check_float_dtype, check_patch_shape, check_positive_in
 from .layout import GREY_WEIGHTS
 from .sources import ImageCollection, PatchMatrix, load_source
 
-__all__ = ["SHARES", "sample_patches", "split_count"]
+__all__ = ["SHARES", "sample_patches", "split_count", "wide_scale"]
 
 #: Accepted values of ``share``.
 SHARES: tuple[str, ...] = ("equal", "area")
@@ -38,15 +38,36 @@ def split_count(count: int, sizes: list[int] | tuple[int, ...], share: str) -> n
     return out
 
 
+def _is_wide(dtype_in: np.dtype) -> bool:
+    """Integers wider than 16 bits: their dtype's maximum says nothing of the pixel range."""
+    return dtype_in.kind in "iu" and dtype_in.itemsize > 2
+
+
 def _scale(dtype_in: np.dtype) -> float | None:
-    if dtype_in.kind == "u" or dtype_in.kind == "i":
+    """The fixed scale of a dtype (None: float, kept; or a wide integer, see :func:`wide_scale`)."""
+    if dtype_in.kind in "iu" and not _is_wide(dtype_in):
         return 1.0 / float(np.iinfo(dtype_in).max)
     if dtype_in.kind == "b":
         return 1.0
     return None
 
 
+def wide_scale(peak: float) -> float:
+    """Scale of integers wider than 16 bits whose sampled values reach ``|v| ≤ peak``.
+
+    ``1/255`` when they fit in 8 bits, ``1/65535`` when they fit in 16, else ``1/peak``: pixel
+    values stored in ``int64`` (an array built from Python integers) or ``int32`` (16-bit images
+    as some readers return them) are scaled as their bit depth implies, never by the dtype's
+    maximum (``int64``: 9.2e18, which would leave values near 1e-17).
+    """
+    for depth in (255.0, 65535.0):
+        if peak <= depth:
+            return 1.0 / depth
+    return 1.0 / float(peak)
+
+
 def _to_float(block: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``block`` as ``dtype``, scaled by its dtype's fixed scale (wide integers unscaled)."""
     scale = _scale(block.dtype)
     out = block.astype(dtype)
     if scale is not None and scale != 1.0:
@@ -107,6 +128,8 @@ def _from_images(
     counts = split_count(count, [img.shape[0] * img.shape[1] for img in images.images], share)
     rows = np.empty((count, n), dtype=dtype)
     start = 0
+    wide: list[tuple[int, int]] = []  # rows from wide-integer images, scaled at the end
+    peak = 0.0
     weights = np.asarray(GREY_WEIGHTS, dtype=dtype)
     for name, img, c in zip(images.names, images.images, counts, strict=True):
         if c == 0:
@@ -117,6 +140,9 @@ def _from_images(
         q = rng.integers(0, img.shape[1] - w + 1, size=c)
         windows = sliding_window_view(img, (h, w), axis=(0, 1))  # (H', W', [C,] h, w)
         block = _to_float(windows[r, q], dtype)  # (c, [C,] h, w): channel-major per patch
+        if _is_wide(img.dtype):
+            wide.append((start, start + c))
+            peak = max(peak, float(np.abs(block).max()))
         if block.ndim == 4 and not colour:  # RGB -> grey
             block = np.einsum("kchw,c->khw", block, weights)
         block = block.reshape(c, n)
@@ -124,6 +150,10 @@ def _from_images(
             raise ValueError(f"image {name!r} contains NaN or infinite pixels")
         rows[start : start + c] = block
         start += c
+    if wide:  # one scale for all of them, from every sampled value
+        scale = dtype.type(wide_scale(peak))
+        for first, stop in wide:
+            rows[first:stop] *= scale
     rows = rows[rng.permutation(count)]
     return np.ascontiguousarray(rows.T)
 
@@ -145,6 +175,8 @@ def _from_matrix(
     block = _to_float(np.asarray(x[:, idx[order]]), dtype)  # sorted read: memmap-friendly
     if not np.isfinite(block).all():
         raise ValueError(f"patches matrix {data.name!r} contains NaN or infinite values")
+    if _is_wide(x.dtype):
+        block *= dtype.type(wide_scale(float(np.abs(block).max())))
     out = np.empty((n, count), dtype=dtype)
     out[:, order] = block
     return out
@@ -196,8 +228,12 @@ def sample_patches(
     Returns
     -------
     ndarray, shape (n, count)
-        C-contiguous, in the columns' random order. Integer pixels are scaled to ``[0, 1]`` by
-        the dtype's maximum; float pixels are kept as they are.
+        C-contiguous, in the columns' random order. 8- and 16-bit integer pixels are scaled
+        by their dtype's maximum (``uint8``: 255, ``uint16``: 65535; into ``[0, 1]``); wider
+        integers (``int32``, ``int64``, ``uint32``, ``uint64``, e.g. an array built from Python
+        integers) by 255 when every sampled value lies within ±255, by 65535 when within
+        ±65535, else by their largest magnitude (:func:`wide_scale`); booleans give 0 and 1;
+        float pixels are kept as they are.
 
     Raises
     ------

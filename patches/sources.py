@@ -153,6 +153,24 @@ def _drop_alpha(img: np.ndarray) -> np.ndarray:
     return img
 
 
+def _decoder_reason(exc: BaseException, path: Path) -> str:
+    """What went wrong, in words, from imageio's wrapper of the decoder's error."""
+    try:
+        with open(path, "rb") as handle:
+            if not handle.read(1):
+                return "the file is empty"
+    except OSError as error:
+        return error.strerror or str(error)
+    text = str(exc)
+    cause = exc.__cause__
+    if "can not handle the given uri" in text:
+        return (f"not a {path.suffix.lstrip('.').upper() or 'image'} file that can be decoded "
+                f"(damaged, truncated, or another format)")
+    if "unknown error" in text and cause is not None:
+        return f"{cause}" or type(cause).__name__
+    return text
+
+
 def read_image(path: PathLike) -> np.ndarray:
     """Read one PNG/JPEG/TIFF file in its stored dtype (alpha channels are dropped).
 
@@ -183,7 +201,8 @@ def read_image(path: PathLike) -> np.ndarray:
     try:
         img = np.asarray(iio.imread(os.fspath(path), plugin=plugin))
     except Exception as exc:  # noqa: BLE001 - any decoder failure becomes one clear message
-        raise ValueError(f"cannot read image file {path}: {exc}") from exc
+        raise ValueError(f"cannot read image file {path}: {_decoder_reason(exc, path)}") \
+            from exc
     img = _drop_alpha(img)
     if img.ndim not in (2, 3) or img.size == 0 or (img.ndim == 3 and img.shape[2] != 3):
         raise ValueError(

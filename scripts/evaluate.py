@@ -7,7 +7,11 @@ The command lives in :mod:`sparselearn.cli` (so an installed wheel has it too); 
 
 import sys
 
-from sparselearn.cli import main
+try:
+    from sparselearn.cli import main
+except KeyboardInterrupt:  # Ctrl-C while starting: one line, no traceback
+    sys.stderr.write("sparselearn: interrupted while starting; nothing was written\n")
+    sys.exit(130)
 
 if __name__ == "__main__":
     sys.exit(main(["evaluate", *sys.argv[1:]]))

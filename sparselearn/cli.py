@@ -15,7 +15,9 @@
 (``sparselearn train ica``; ``sparselearn configs`` lists them); a file that exists wins over a
 name. Overrides and options may come in any order. Exit status: 0 done, 1 failed (training
 diverged, a sweep run failed, a gradient check failed), 2 usage error (one line on stderr, no
-traceback; ``--debug`` shows it), 128 + signal number when interrupted after a checkpoint.
+traceback; ``--debug`` shows it), 128 + signal number when interrupted after a checkpoint, 130
+when Ctrl-C arrives while the command is still starting (nothing written). A run or sweep
+directory in use by another process is a usage error naming that process.
 
 Nothing heavy is imported before the arguments are parsed, so ``--help`` is instant.
 ``scripts/*.py`` in the repository are thin wrappers around :func:`main`.
@@ -51,6 +53,17 @@ def _count(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be a non-negative integer; got {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be a non-negative integer; got {text!r}")
+    return value
+
+
+def _positive(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1; got {text!r}")
     return value
 
 
@@ -188,7 +201,7 @@ def _train(args: argparse.Namespace) -> int:
         load_config,
         run_training,
     )
-    from sparselearn.experiments.rundir import CONFIG, check_run_dir
+    from sparselearn.experiments.rundir import CONFIG, check_run_dir, default_run_dir
 
     if args.resume:
         if args.config or args.overrides or args.out:
@@ -204,10 +217,13 @@ def _train(args: argparse.Namespace) -> int:
                           f"{PROG} train --resume RUN_DIR ('{PROG} configs' lists the shipped "
                           f"configs)")
     else:
-        config = load_config(resolve_config(args.config, "train"), args.overrides)
+        config_path = resolve_config(args.config, "train")
+        config = load_config(config_path, args.overrides)
         if args.print_config:
             print(format_config(config), end="")
             return 0
+        # output.root/output.name is checked (inside the root) before anything is created
+        out = args.out if args.out else default_run_dir(config)
 
     threads = resolve_threads(args.threads)
     with _stop_handlers(), limit_blas_threads(threads):
@@ -215,8 +231,8 @@ def _train(args: argparse.Namespace) -> int:
             result = run_training(None, args.resume, resume=True, progress=not args.quiet,
                                   blas_threads=threads or None)
         else:
-            result = run_training(config, args.out, progress=not args.quiet,
-                                  blas_threads=threads or None)
+            result = run_training(config, out, progress=not args.quiet,
+                                  blas_threads=threads or None, origin=str(config_path))
     print(format_summary(result))
     return _interrupted_status() if result.status == "interrupted" else 0
 
@@ -227,9 +243,9 @@ def _sweep_arguments(parser: argparse.ArgumentParser) -> None:
                         help="sweep YAML file, or the name of a shipped sweep")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="dotted overrides for every run, e.g. trainer.max_iter=5")
-    parser.add_argument("--workers", type=int, metavar="N",
-                        help="worker processes (default 1; with --scheduler local: the "
-                             "LocalCluster's workers)")
+    parser.add_argument("--workers", type=_positive, metavar="N",
+                        help="worker processes, at least 1 (default 1; with --scheduler "
+                             "local: the LocalCluster's workers)")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="'local' (a Dask LocalCluster) or tcp://HOST:PORT of a Dask "
                              "scheduler; default: local processes without Dask")
@@ -312,9 +328,11 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--encoder", default="soft", metavar="{soft,transform}",
                         help="soft: max(0, w'x - a) and max(0, -w'x - a) stacked; transform: "
                              "the model's own transform (default soft)")
-    parser.add_argument("--alpha", type=float, default=0.5,
+    parser.add_argument("--alpha", default=None, metavar="A[,A...]",
                         help="soft threshold in standard deviations of each filter's "
-                             "responses (default 0.5)")
+                             "responses: one value, or a comma list chosen from (with C) by "
+                             "cross-validation on the training split, per contender "
+                             "(default 0,0.25,0.5,1)")
     parser.add_argument("--classifier", default="logistic", metavar="{logistic,svm}",
                         help="LogisticRegression or LinearSVC, C in 1e-3..10 by 3-fold CV "
                              "(default logistic)")
@@ -322,11 +340,13 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baselines", default="all",
                         help="all, none, or a comma list of raw,whitened,random,kmeans,"
                              "dictionary,fastica (default all)")
-    parser.add_argument("--test-size", type=float, default=0.25,
-                        help="test fraction of the fixed split (default 0.25)")
+    parser.add_argument("--test-size", type=float, default=0.5,
+                        help="test fraction of the fixed split (default 0.5)")
     parser.add_argument("--seed", type=_count, default=0, help="split and baseline seed")
     parser.add_argument("--threads", type=_count, default=None,
-                        help="BLAS threads (default: no limit)")
+                        help="BLAS threads around the evaluation (default: no limit); the "
+                             "evaluation itself runs one thread per core, each with one BLAS "
+                             "thread")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
@@ -347,7 +367,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(result.table())
     for name, path in result.paths.items():
         print(f"{name}: {path}")
-    print(f"{record['time_s']:.1f} s")
+    print(f"{record['time_s']:.1f} s wall, {record['cpu_s']:.1f} s CPU")
     return 0
 
 
@@ -542,9 +562,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        The exit status (argparse exits 2 itself on bad arguments, 0 on ``--help``).
+        The exit status (argparse exits 2 itself on bad arguments, 0 on ``--help``); 130
+        with one line on stderr when Ctrl-C arrives while the command starts (parsing, the
+        imports), before it has written anything.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        if "--debug" in argv:
+            import traceback
+
+            traceback.print_exc()
+        print(f"{PROG}: interrupted while starting; nothing was written", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str]) -> int:
     top, parsers = _parsers()
     if not argv or argv[0] not in COMMANDS:
         top.parse_args(argv)  # --help, --version or a usage error: exits

@@ -10,11 +10,15 @@ receive a :class:`TrainState`; :class:`StopTraining` ends a fit cleanly and
 Modules: :mod:`trainers.sparse_coding` (:class:`SparseCoding`,
 :class:`TopographicSparseCoding`; alternating minimisation), :mod:`trainers.dictionary`
 (:class:`OnlineDictionaryLearning`; also re-exported by :mod:`trainers.sparse_coding`),
-:mod:`trainers.ica` (the ICA estimators), :mod:`trainers.solvers` (block solvers),
+:mod:`trainers.dictionary_steps` (its steps as functions), :mod:`trainers.ica` (the ICA
+estimators), :mod:`trainers.solvers` (block solvers) and :mod:`trainers.lasso` (batch lasso),
+:mod:`trainers.base` (the estimator base) with :mod:`trainers.persistence` (checkpoints),
+:mod:`trainers.rng` (the fit's Generator) and :mod:`trainers.divergence`,
 :mod:`trainers.metrics` (basis-quality measures), :mod:`trainers.columns` (column access to
 in-memory and memory-mapped data).
 """
 
+from .base import BaseTrainer
 from .callbacks import EarlyStopping, ProgressCallback
 from .dictionary import OnlineDictionaryLearning
 from .ica import RICA, OrthonormalICA, TopographicICA, symmetric_orthonormalize
@@ -24,11 +28,13 @@ from .metrics import (
     random_filters,
     topographic_similarity,
 )
-from .sparse_coding import SparseCoding, TopographicSparseCoding
+from .sparse_coding import SparseCoding
 from .state import Callback, StopTraining, TrainingDiverged, TrainState
+from .topographic_sparse_coding import TopographicSparseCoding
 
 __all__ = [
     "RICA",
+    "BaseTrainer",
     "Callback",
     "EarlyStopping",
     "OnlineDictionaryLearning",

@@ -11,13 +11,15 @@ A trainer is an alternating minimisation over blocks of variables. A subclass su
 
 Everything else — scikit-learn boundary (``X`` is ``(n_samples, n_features)``, transposed to the
 seed's one-example-per-column convention inside), dtype handling, the ``numpy.random.Generator``,
-history records, callbacks, :class:`~sparselearn.trainers.state.StopTraining`, divergence,
-``state_dict()`` and bit-identical resume — lives here once.
+history records, callbacks, :class:`~sparselearn.trainers.state.StopTraining` and divergence —
+lives here once. Checkpoints (``state_dict()``, bit-identical resume, loading a saved model) come
+from :class:`~sparselearn.trainers.persistence.PersistenceMixin`, the fit's Generator from
+:mod:`trainers.rng`, and :class:`NonFiniteObjective`/:func:`guarded` from
+:mod:`trainers.divergence` (all re-exported here).
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 import warnings
@@ -28,43 +30,24 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from .columns import all_finite, default_block, iter_column_blocks, release_pages
+from .divergence import DivergenceMixin, NonFiniteObjective, guarded
+from .input_checks import InputChecksMixin, validate_input
+from .persistence import PersistenceMixin
+from .rng import clone_bit_generator as _clone_bit_generator  # noqa: F401 (trainers.minibatch)
+from .rng import make_rng, plain
 from .state import Callback, StopTraining, TrainingDiverged, TrainState
 from .threads import blas_limit
 from .timing import EvalClock
 from .validation import IS_BLAS_THREADS, Constraint, validate_params
 
-__all__ = ["BaseTrainer", "NonFiniteObjective", "NotFittedError"]
+__all__ = ["BaseTrainer", "NonFiniteObjective", "NotFittedError", "guarded"]
 
 
-class NonFiniteObjective(ArithmeticError):
-    """Raised inside an outer iteration when an iterate or the objective stops being finite."""
-
-
-def guarded(fun: Callable[[np.ndarray], tuple[float, np.ndarray]]) -> Callable:
-    """Wrap ``x -> (value, grad)`` so that non-finite input or output raises NonFiniteObjective.
-
-    The objectives room raises ``ValueError`` for non-finite inputs; inside a solver that means
-    the iterate blew up, which for a trainer is divergence, not a user error.
-    """
-
-    def wrapped(z: np.ndarray) -> tuple[float, np.ndarray]:
-        try:
-            value, grad = fun(z)
-        except ValueError:
-            if not np.isfinite(z).all():
-                raise NonFiniteObjective("iterate is not finite") from None
-            raise
-        if not math.isfinite(value):
-            raise NonFiniteObjective(f"objective is {value!r}")
-        return value, grad
-
-    return wrapped
-
-
-class BaseTrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class BaseTrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, PersistenceMixin,
+                  InputChecksMixin, DivergenceMixin, BaseEstimator):
     """Common machinery of the trainers (see the module docstring).
 
     A scikit-learn transformer: ``get_params``/``set_params``/``clone``, input validation with
@@ -122,9 +105,9 @@ class BaseTrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
                     reset: bool = False) -> np.ndarray:
         """``(n_samples, n_features)`` → preprocessed ``n × m`` array of ``dtype``.
 
-        ``X`` is validated by scikit-learn (``validate_data``: 2-D, numeric, at least one
-        sample and one feature, no complex or sparse data, ``n_features_in_`` and
-        ``feature_names_in_`` set when ``reset`` and checked otherwise).
+        ``X`` is validated by scikit-learn (``validate_data``: 2-D, numeric, not complex or
+        sparse, ``n_features_in_``/``feature_names_in_`` set when ``reset``, else checked); an
+        empty ``X`` gives ``"X has n_samples=0 ..."`` (:mod:`trainers.input_checks`).
 
         Without a ``preprocessor`` and when ``X`` already has ``dtype``, the result is the
         transposed **view** ``X.T``: nothing is copied, also when ``X`` is a memory map
@@ -138,12 +121,11 @@ class BaseTrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         with scikit-learn's orientation, e.g. :class:`~sparselearn.patches.Whitener` or
         ``PCA(whiten=True)``) is applied to ``X`` and its output transposed the same way.
 
-        Finiteness is checked in column blocks (bounded extra memory), raising ``ValueError``
-        naming ``name`` on NaN or infinity.
-        """
+        Finiteness is checked in column blocks (bounded memory): NaN or infinity is a
+        ``ValueError`` naming ``name``."""
         owner = type(self).__name__
         original = X
-        X = validate_data(self, X, reset=reset, dtype="numeric", ensure_all_finite=False)
+        X = validate_input(self, X, name, reset=reset)
         if X.dtype.kind not in "fiub":
             raise ValueError(f"{owner}: {name} must hold real numbers; got dtype {X.dtype}")
         if dtype is None:
@@ -228,7 +210,7 @@ class BaseTrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
 
     def _fit(self, X: Any, resume: dict[str, Any] | None) -> BaseTrainer:
         x = self._to_columns(X, None, reset=True)
-        self._begin(x, resume)
+        self._begin(x, resume, check=True)
         self._prepare(x)
         clock, start = self._clocks()
         rng = self._rng
@@ -236,7 +218,7 @@ class BaseTrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         with self._callback_session(state, finished="max_iter") as callbacks:
             while self.n_iter_ < self.max_iter:
                 self._advance(lambda: self._iterate(x, self._params, rng, clock), clock, start,
-                              state, callbacks)
+                              state, callbacks, growth=True)
                 if state.stop:
                     break
                 if self._converged(self.history_):
@@ -245,12 +227,14 @@ class BaseTrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         self._warn_if_not_converged()
         return self
 
-    def _begin(self, x: np.ndarray, resume: dict[str, Any] | None) -> None:
-        """Sizes, Generator and first (or resumed) parameters for a fit on ``x`` (n × m)."""
+    def _begin(self, x: np.ndarray, resume: dict[str, Any] | None, check: bool = False) -> None:
+        """Sizes, Generator, first (or resumed) parameters; ``check``: the input checks first."""
         self._dtype = x.dtype
         self._n, self._m = x.shape
         self._setup(x)
-        rng = _make_rng(self.random_state)
+        if check:
+            self._check_input(x)
+        rng = make_rng(self.random_state)
         if resume is None:
             params = {k: np.ascontiguousarray(v) for k, v in self._initialize(x, rng).items()}
             iteration, history, solver_state = 0, [], self._initial_solver_state()
@@ -262,6 +246,7 @@ class BaseTrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         self._solver_state = solver_state
         self.history_ = history
         self.n_iter_ = iteration
+        self._reset_divergence(history, params)
 
     def _clocks(self) -> tuple[EvalClock, float]:
         """The evaluation clock and the wall-clock origin, continuing the history's times."""
@@ -291,13 +276,17 @@ class BaseTrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
 
     def _advance(self, step: Callable[[], tuple[dict[str, np.ndarray], Any, dict[str, Any]]],
                  clock: EvalClock, start: float, state: TrainState,
-                 callbacks: list[Callback]) -> None:
-        """One outer iteration: ``step()``, its record, the callbacks.
+                 callbacks: list[Callback], growth: bool = False) -> None:
+        """One outer iteration: ``step()``, its record, the divergence tests, the callbacks.
 
         A non-finite iterate or objective restores the state before the step and raises
-        :class:`TrainingDiverged`; a callback that sets ``state.stop`` ends the fit.
+        :class:`TrainingDiverged`. So do the collapse test and, with ``growth`` (``fit``), the
+        growth test of :class:`~trainers.divergence.DivergenceMonitor`, which restore the
+        state after the iteration with the lowest objective (before any callback sees the
+        offending record). A callback that sets ``state.stop`` ends the fit.
         """
         last_state = self.state_dict()
+        self._remember_good_state(last_state)
         measured: dict[str, Any] | None = None
         try:
             # an iterate that blows up overflows on its way to a non-finite objective, which
@@ -315,13 +304,14 @@ class BaseTrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
             value = measured["objective"] if measured is not None else float("nan")
             state.stop, state.stop_reason = True, f"diverged: {error}"
             raise TrainingDiverged(self.n_iter_ + 1, last_state, value) from None
+        self._check_divergence(float(measured["objective"]), new_params, growth, state)
         self._params = new_params
         self.n_iter_ += 1
         wall = time.perf_counter() - start
         record = {"iteration": self.n_iter_, **measured, **extras,
                   "wall_time": wall, "eval_time": clock.eval_time,
                   "eval_share": clock.eval_time / wall if wall > 0 else float("nan")}
-        record = {k: _plain(v) for k, v in record.items()}
+        record = {k: plain(v) for k, v in record.items()}
         self.history_.append(record)
         state.iteration, state.params, state.record = self.n_iter_, self._params, record
         for callback in callbacks:
@@ -341,98 +331,17 @@ class BaseTrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
             )
 
     def _setup(self, x: np.ndarray) -> None:
-        """Derived sizes before initialisation (e.g. the effective batch size)."""
+        """Derived sizes before initialisation; by default ``k = n_components`` (or
+        ``n_features``), the size :meth:`_param_shape` and :attr:`components_` use."""
+        self._k = getattr(self, "n_components", None) or x.shape[0]
 
-    # -- checkpoints ------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume bit-for-bit, taken at an outer-iteration boundary.
-
-        Returns
-        -------
-        dict
-            ``{"params": {name: ndarray}, "rng_state": dict, "iteration": int,
-            "history": list[dict], "solver_state": dict}`` (deep copies).
-        """
+    @property
+    def components_(self) -> np.ndarray:
+        """The learned bases as rows, ``(n_components, n_features)``: ``W`` itself, or ``Aᵀ``."""
         self._check_fitted()
-        return {
-            "params": {k: v.copy() for k, v in self._params.items()},
-            "rng_state": copy.deepcopy(self._rng.bit_generator.state),
-            "iteration": int(self.n_iter_),
-            "history": [dict(r) for r in self.history_],
-            "solver_state": copy.deepcopy(self._solver_state),
-        }
-
-    def _restore(self, state: dict[str, Any]) -> None:
-        self._params = {k: v.copy() for k, v in state["params"].items()}
-        self._rng.bit_generator.state = copy.deepcopy(state["rng_state"])
-        self.n_iter_ = state["iteration"]
-        self._solver_state = copy.deepcopy(state["solver_state"])
-        del self.history_[state["iteration"]:]
-
-    def _load_state(self, resume: dict[str, Any], rng: np.random.Generator, owner: str):
-        missing = {"params", "rng_state", "iteration", "history", "solver_state"} - set(resume)
-        if missing:
-            raise ValueError(f"{owner}: resume state lacks {', '.join(sorted(missing))}")
-        params = {}
-        for name in self._param_names:
-            if name not in resume["params"]:
-                raise ValueError(f"{owner}: resume state has no parameter {name!r}")
-            value = np.array(resume["params"][name], dtype=self._dtype, copy=True, order="C")
-            expected = self._param_shape(name)
-            if value.shape != expected:
-                raise ValueError(
-                    f"{owner}: resume parameter {name!r} must have shape {expected}; "
-                    f"got {value.shape}"
-                )
-            params[name] = value
-        try:
-            rng.bit_generator.state = copy.deepcopy(resume["rng_state"])
-        except (TypeError, ValueError, KeyError) as error:
-            raise ValueError(
-                f"{owner}: resume rng_state does not fit the generator: {error}"
-            ) from None
-        history = [dict(r) for r in resume["history"]]
-        return params, int(resume["iteration"]), history, copy.deepcopy(resume["solver_state"])
-
-    def _param_shape(self, name: str) -> tuple[int, ...]:
-        raise NotImplementedError
-
-    def _load_fitted(self, state: dict[str, Any], n_features_in: int, n_samples: int,
-                     dtype: Any) -> BaseTrainer:
-        """Turn this unfitted estimator into the fitted model of a saved ``state``.
-
-        Parameters
-        ----------
-        state : dict
-            A ``state_dict()``: ``params`` are required; ``rng_state``, ``iteration``,
-            ``history`` and ``solver_state`` are taken when present.
-        n_features_in : int
-            Features of the raw input (before the ``preprocessor``).
-        n_samples : int
-            Examples the model was fitted on (it sets the batch size of mini-batch trainers,
-            which enters their per-example trade-off).
-        dtype : dtype
-            The fitted dtype.
-
-        The result transforms new data; training it further needs the data (``fit`` with
-        ``resume=``).
-        """
-        self._validate_params()
-        owner = type(self).__name__
-        self._dtype = np.dtype(dtype)
-        first = np.asarray(state["params"][self._param_names[0]])
-        n = int(first.shape[_FEATURE_AXIS[self._param_names[0]]])
-        self._n, self._m = n, int(n_samples)
-        self._setup(np.broadcast_to(np.zeros((), dtype=self._dtype), (n, self._m)))
-        rng = _make_rng(self.random_state)
-        full = {"rng_state": rng.bit_generator.state, "iteration": 0, "history": [],
-                "solver_state": {}, **state}
-        params, iteration, history, solver_state = self._load_state(full, rng, owner)
-        self._params, self._rng, self._solver_state = params, rng, solver_state
-        self.history_, self.n_iter_ = history, iteration
-        self.n_features_in_ = int(n_features_in)
-        self.stop_reason_ = state.get("stop_reason")
-        return self
+        name = self._param_names[0]
+        P = self._params[name]
+        return P.copy() if name == "W" else np.ascontiguousarray(P.T)
 
     # -- applying the model -----------------------------------------------------------------
     def _encode(self, x: np.ndarray) -> np.ndarray:
@@ -488,36 +397,3 @@ class BaseTrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
             return np.ascontiguousarray(self.preprocessor.inverse_transform(x.T),
                                         dtype=self._dtype)
 
-
-#: Axis of each fitted parameter that runs over the (preprocessed) features.
-_FEATURE_AXIS = {"W": 1, "A": 0}
-
-
-def _make_rng(random_state: Any) -> np.random.Generator:
-    """The fit's Generator from ``random_state``; the object passed is never advanced.
-
-    An int or SeedSequence seeds a new PCG64 Generator; a Generator or a legacy
-    ``RandomState`` is copied (its bit generator's state), so fitting twice with the same
-    object gives the same model; None draws fresh entropy.
-    """
-    if isinstance(random_state, np.random.Generator):
-        return np.random.Generator(_clone_bit_generator(random_state.bit_generator))
-    if isinstance(random_state, np.random.RandomState):
-        state = random_state.get_state(legacy=False)
-        bit_generator = np.random.MT19937()
-        bit_generator.state = {"bit_generator": "MT19937", "state": state["state"]}
-        return np.random.Generator(bit_generator)
-    return np.random.default_rng(random_state)
-
-
-def _clone_bit_generator(bit_generator: np.random.BitGenerator) -> np.random.BitGenerator:
-    clone = type(bit_generator)()
-    clone.state = copy.deepcopy(bit_generator.state)
-    return clone
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars → Python scalars so that records are plain dicts."""
-    if isinstance(value, np.generic):
-        return value.item()
-    return value

@@ -1,44 +1,45 @@
 r"""Online dictionary learning with an exact L1 penalty (Mairal et al. 2010).
 
 :class:`OnlineDictionaryLearning` learns unit-ball atoms from mini-batches: lasso codes by FISTA
-(:func:`trainers.solvers.lasso_fista`), running sufficient statistics with a forgetting factor,
-and block-coordinate sweeps over the atoms (:func:`_bcd_atoms`). :func:`_initial_atoms` (random
-data columns or noise, normalised) is shared with :mod:`trainers.sparse_coding`, which
-re-exports :class:`OnlineDictionaryLearning` for older imports.
+(:func:`trainers.lasso.lasso_fista`), running sufficient statistics with a forgetting factor,
+and block-coordinate sweeps over the atoms. The steps are plain functions in
+:mod:`trainers.dictionary_steps` (``_bcd_atoms`` and ``_initial_atoms`` here are their old
+names); :mod:`trainers.sparse_coding` re-exports :class:`OnlineDictionaryLearning` for older
+imports.
 """
 
 from __future__ import annotations
 
-import operator
 from typing import Any, ClassVar
 
 import numpy as np
 
 from .base import BaseTrainer, NonFiniteObjective
-from .columns import column_blocks, take_columns
+from .columns import column_blocks
+from .dictionary_steps import bcd_atoms as _bcd_atoms
+from .dictionary_steps import (
+    check_statistics,
+    forget_weight,
+    lasso_codes,
+    surrogate,
+    update_statistics,
+)
+from .dictionary_steps import initial_atoms as _initial_atoms  # noqa: F401 (trainers.minibatch)
+from .input_checks import DataSummary, check_lasso_codes
+from .lasso import LassoResult
 from .minibatch import MiniBatchMixin
-from .solvers import LassoResult, lasso_fista
 from .state import Callback
 from .timing import EvalClock
-from .validation import (
-    IS_CALLBACKS,
-    IS_DTYPE,
-    IS_INITIAL_MATRIX,
-    IS_PREPROCESSOR,
-    IS_RANDOM_STATE,
-    OR_NONE,
-    Interval,
-    Options,
-)
+from .validation import COMMON_PARAMETERS, IS_INITIAL_MATRIX, OR_NONE, Interval, Options
 
 __all__ = ["OnlineDictionaryLearning"]
 
 
 _ONLINE = {
+    **COMMON_PARAMETERS,
     "n_components": OR_NONE(Interval(int, 1, None)),
     "alpha": Interval(float, 0.0, None),
     "batch_size": Interval(int, 1, None),
-    "max_iter": Interval(int, 0, None),
     "inner_iter": Interval(int, 1, None),
     "code_tol": Interval(float, 0.0, None),
     "transform_max_iter": Interval(int, 1, None),
@@ -46,11 +47,6 @@ _ONLINE = {
     "dict_sweeps": Interval(int, 1, None),
     "forget_rate": Interval(float, 0.0, None),
     "init": Options(["data", "random"]),
-    "tol": Interval(float, 0.0, None),
-    "random_state": IS_RANDOM_STATE,
-    "dtype": IS_DTYPE,
-    "callbacks": IS_CALLBACKS,
-    "preprocessor": IS_PREPROCESSOR,
     "dict_init": IS_INITIAL_MATRIX,
 }
 
@@ -71,12 +67,11 @@ class OnlineDictionaryLearning(MiniBatchMixin, BaseTrainer):
     replacement inside the batch; gathered by :func:`trainers.columns.take_columns`, which reads
     the rows of a memory-mapped ``X`` without mapping its pages), then
 
-    1. **codes**: the batch of lassos by :func:`trainers.solvers.lasso_fista` on ``G = AᵀA`` and
+    1. **codes**: the batch of lassos by :func:`trainers.lasso.lasso_fista` on ``G = AᵀA`` and
        ``Aᵀx`` (one ``k × k × b`` GEMM per iteration), warm-started at ``soft(Aᵀx, α)`` (the
        solution were the atoms orthonormal); at most ``inner_iter`` iterations, fewer when
        the relative change of the codes falls below ``code_tol``. The codes need not be
-       converged: the statistics average over many batches, and a few iterations on more
-       batches learn a better dictionary in the same time than many on fewer;
+       converged: the statistics average over many batches;
     2. **statistics**: the running sums of the paper, ``𝐀 ← β𝐀 + s sᵀ/b`` (``k × k``) and
        ``𝐁 ← β𝐁 + x sᵀ/b`` (``n × k``), with the forgetting factor of its §3.4.2,
        ``β_t = (1 − 1/t)^ρ`` (``t`` = 1-based batch count, ``ρ = forget_rate``), so batch ``i``
@@ -85,9 +80,9 @@ class OnlineDictionaryLearning(MiniBatchMixin, BaseTrainer):
        kept alongside, and ``𝐀/w``, ``𝐁/w`` are weighted means over the batches seen
        (``ρ = 0`` gives every batch the weight 1: ``w_t = t`` and a plain mean). The atom
        update is invariant to this common scale, so only the reported surrogate is divided
-       by ``w``. A larger ρ forgets the statistics of the early, poor atoms sooner (on
-       whitened natural patches ρ = 8 reached SPAMS' held-out objective in 2-3 passes where
-       ρ = 1, close to scikit-learn's schedule, stayed 2-3 % above it after 10);
+       by ``w``. A larger ρ forgets the statistics of the early, poor atoms sooner (the
+       measured effect of ρ and of ``inner_iter``: ``benchmarks/RESULTS.md``, "Dictionary
+       learning" and "Design measurements");
     3. **atoms**: ``dict_sweeps`` block-coordinate sweeps on the surrogate
        ``½ tr(Aᵀ A 𝐀) − tr(Aᵀ 𝐁)``: for ``j = 1..k``,
        ``u = a_j + (𝐁_j − A 𝐀_j)/𝐀_jj`` and ``a_j = u / max(‖u‖, 1)`` (exact minimisation over
@@ -133,8 +128,7 @@ class OnlineDictionaryLearning(MiniBatchMixin, BaseTrainer):
         re-seeds of unused atoms come from a stream derived from it, see
         :mod:`trainers.minibatch`).
     dtype : None, float32 or float64
-        Computation dtype (default: that of ``X``, float64 for integers). float32 halves the
-        time of the code solver's GEMMs.
+        Computation dtype (default: that of ``X``, float64 for integers).
     callbacks : list of Callback
         See :class:`~sparselearn.trainers.Callback`.
     preprocessor : fitted transformer, optional
@@ -149,9 +143,8 @@ class OnlineDictionaryLearning(MiniBatchMixin, BaseTrainer):
         ``components_`` are taken as they are). The array passed is not modified.
     blas_threads : int or None
         Maximum BLAS threads used by fit/transform/inverse_transform (threadpoolctl); None
-        leaves the BLAS default. The matrices are small, so one thread is as fast on an idle
-        machine and much faster on a busy one. :meth:`partial_fit` and :meth:`objective` run
-        under the same limit.
+        leaves the BLAS default (the default 1 is measured in the README, "Performance notes").
+        :meth:`partial_fit` and :meth:`objective` run under the same limit.
 
     Attributes
     ----------
@@ -234,6 +227,11 @@ class OnlineDictionaryLearning(MiniBatchMixin, BaseTrainer):
         self._k = self.n_components if self.n_components is not None else x.shape[0]
         self._b = min(self.batch_size, x.shape[1])
 
+    def _check_input(self, x: np.ndarray) -> DataSummary:
+        summary = super()._check_input(x)  # then: not every code zero (trainers.input_checks)
+        check_lasso_codes(type(self).__name__, self._input_name(), summary, self.alpha)
+        return summary
+
     def _param_shape(self, name: str) -> tuple[int, ...]:
         return (self._n, self._k)
 
@@ -248,68 +246,16 @@ class OnlineDictionaryLearning(MiniBatchMixin, BaseTrainer):
     def _prepare(self, x: np.ndarray) -> None:
         """Check the running statistics (from a resume state) and bring them to the dtype."""
         super()._prepare(x)  # the step stream
-        owner = type(self).__name__
-        state = self._solver_state
-        missing = {"gram", "cross", "batches"} - set(state)
-        if missing:
-            raise ValueError(f"{owner}: resume solver_state lacks {', '.join(sorted(missing))}")
-        for key, shape in (("gram", (self._k, self._k)), ("cross", (self._n, self._k))):
-            value = np.asarray(state[key], dtype=self._dtype)
-            if value.shape != shape:
-                raise ValueError(
-                    f"{owner}: resume solver_state {key!r} must have shape {shape}; "
-                    f"got {value.shape}"
-                )
-            state[key] = np.ascontiguousarray(value)
-        try:
-            batches = -1 if isinstance(state["batches"], bool) else operator.index(
-                state["batches"])
-        except TypeError:
-            batches = -1
-        if batches < 0:
-            raise ValueError(
-                f"{owner}: resume solver_state 'batches' must be a non-negative integer; "
-                f"got {state['batches']!r}"
-            )
-        state["batches"] = batches
-        if "weight" not in state:
-            # a state written before the weight was kept: the weight depends only on the batch
-            # count and ρ, so the recurrence of _iterate rebuilds it exactly
-            state["weight"] = self._total_weight(batches)
-        try:
-            weight = float(state["weight"])
-        except (TypeError, ValueError):
-            weight = float("nan")
-        if not np.isfinite(weight) or weight < 0 or (weight == 0) != (batches == 0):
-            raise ValueError(
-                f"{owner}: resume solver_state 'weight' must be a finite number, 0 after 0 "
-                f"batches and positive otherwise; got {state['weight']!r} after {batches} "
-                f"batches"
-            )
-        state["weight"] = weight
-
-    def _total_weight(self, batches: int) -> float:
-        """Total weight ``w`` of the statistics after ``batches`` batches (as in ``_iterate``)."""
-        weight = 0.0
-        for t in range(batches):
-            weight = self._beta(t) * weight + 1.0
-        return weight
+        check_statistics(self._solver_state, self._k, self._n, self._dtype, self.forget_rate,
+                         type(self).__name__)
 
     def _codes(self, A: np.ndarray, x: np.ndarray, max_iter: int, tol: float) -> LassoResult:
         """Lasso codes of the columns of ``x`` for atoms ``A`` (FISTA on the Gram form)."""
-        G = A.T @ A
-        small = A @ A.T if A.shape[0] < A.shape[1] else G
-        lipschitz = float(np.linalg.eigvalsh(small.astype(np.float64))[-1])
-        if not np.isfinite(lipschitz):
-            raise NonFiniteObjective("the atoms are not finite")
-        Atx = A.T @ x
-        # warm start soft(Aᵀx, α): the exact solution were the atoms orthonormal (G = I)
-        s0 = Atx - np.clip(Atx, -self.alpha, self.alpha)
-        return lasso_fista(G, Atx, self.alpha, max_iter, tol=tol, lipschitz=lipschitz, s0=s0)
+        return lasso_codes(A, x, self.alpha, max_iter, tol)
 
     def _beta(self, t: int) -> float:
         """Weight ``β = (t/(t+1))^ρ`` of the past statistics when adding batch ``t`` (0-based)."""
-        return (t / (t + 1.0)) ** self.forget_rate if t > 0 else 0.0
+        return forget_weight(t, self.forget_rate)
 
     def _step(
         self, batch: np.ndarray, params: dict[str, np.ndarray], rng: np.random.Generator,
@@ -341,24 +287,18 @@ class OnlineDictionaryLearning(MiniBatchMixin, BaseTrainer):
             raise NonFiniteObjective(f"objective is {measured['objective']!r}")
         state = self._solver_state
         t = int(state["batches"])
-        beta = s.dtype.type(self._beta(t))
-        scale = s.dtype.type(1.0 / b)
-        gram = state["gram"] * beta
-        gram += (s @ s.T) * scale
-        cross = state["cross"] * beta
-        cross += (batch @ s.T) * scale
+        gram, cross = update_statistics(state["gram"], state["cross"], s, batch, self._beta(t))
         A, replaced = _bcd_atoms(A, gram, cross, self.dict_sweeps, batch, rng)
         if not np.isfinite(A).all():
             raise NonFiniteObjective("the atom update produced non-finite atoms")
         weight = self._beta(t) * float(state["weight"]) + 1.0
-        surrogate = 0.5 * float(np.einsum("ij,ij->", A.T @ A, gram)) - float(
-            np.einsum("ij,ij->", A, cross))
+        value = surrogate(A, gram, cross)
         self._solver_state = {**state, "gram": gram, "cross": cross, "batches": t + 1,
                               "weight": weight}
         extras = {
             "code_iter": result.n_iter,
             "code_change": result.change,
-            "surrogate": surrogate / weight,
+            "surrogate": value / weight,
             "replaced": replaced,
             "step_size": result.step_size,
             "code_time": code_time,
@@ -449,59 +389,3 @@ class OnlineDictionaryLearning(MiniBatchMixin, BaseTrainer):
             np.abs(s).sum())
         return value / m
 
-
-def _bcd_atoms(
-    A: np.ndarray, gram: np.ndarray, cross: np.ndarray, sweeps: int, batch: np.ndarray,
-    rng: np.random.Generator,
-) -> tuple[np.ndarray, int]:
-    """Block-coordinate descent on ``½ tr(AᵀA 𝐀) − tr(Aᵀ𝐁)`` over unit-ball atoms.
-
-    Updates ``gram``/``cross`` in place where an unused atom is re-seeded (its row and column of
-    ``𝐀`` and its column of ``𝐁`` are cleared). Returns the new ``A`` (``n × k``) and the number
-    of re-seeded atoms.
-    """
-    k = A.shape[1]
-    D = np.array(A.T, order="C")  # atoms as contiguous rows
-    Bt = np.ascontiguousarray(cross.T)
-    diag = np.diagonal(gram).copy()
-    floor = 1e-6 * max(float(diag.mean()), float(np.finfo(A.dtype).tiny))
-    replaced = 0
-    one = A.dtype.type(1.0)
-    for sweep in range(int(sweeps)):
-        for j in range(k):
-            d = diag[j]
-            if d <= floor:
-                if sweep == 0:
-                    pick = batch[:, int(rng.integers(batch.shape[1]))]
-                    norm = float(np.linalg.norm(pick))
-                    D[j] = pick / norm if norm > 0 else rng.standard_normal(D.shape[1])
-                    D[j] /= max(float(np.linalg.norm(D[j])), 1e-300)
-                    gram[j, :] = 0
-                    gram[:, j] = 0
-                    cross[:, j] = 0
-                    Bt[j] = 0
-                    replaced += 1
-                continue
-            u = Bt[j] - gram[j] @ D
-            u *= one / d
-            u += D[j]
-            norm = float(np.sqrt(u @ u))
-            if norm > 1.0:
-                u *= one / A.dtype.type(norm)
-            D[j] = u
-    return np.ascontiguousarray(D.T), replaced
-
-
-def _initial_atoms(x: np.ndarray, k: int, init: str, rng: np.random.Generator) -> np.ndarray:
-    """``k`` unit-norm atoms (``n × k``): random data columns (``"data"``) or Gaussian noise."""
-    n, m = x.shape
-    if init == "data":
-        count = min(k, m)
-        A = np.empty((n, k), dtype=x.dtype)
-        A[:, :count] = take_columns(x, rng.choice(m, size=count, replace=False))
-        A[:, count:] = rng.standard_normal((n, k - count))
-    else:
-        A = rng.standard_normal((n, k)).astype(x.dtype)
-    norms = np.linalg.norm(A, axis=0)
-    norms[norms == 0] = 1.0
-    return (A / norms).astype(x.dtype)

@@ -1,28 +1,47 @@
 r"""Sparse coding by alternating minimisation (UFLDL sparse coding exercise), plain and topographic.
 
-Objective (UFLDL scaling, DESIGN.md §3), on a mini-batch ``x`` (``n × b``) with codes ``s``
-(``k × b``) and basis ``A`` (``n × k``):
+Objective (UFLDL's scaling), on a mini-batch ``x`` (``n × b``) with codes ``s`` (``k × b``) and
+basis ``A`` (``n × k``):
 
 .. math::
     J(A, s) = \frac{1}{b} \lVert A s - x \rVert_F^2
               + \alpha \sum \sqrt{V (s \circ s) + \epsilon} + \gamma \lVert A \rVert_F^2
 
-(``V = I`` for plain sparse coding, a torus grouping matrix for the topographic variant). Each
-outer iteration draws a fresh mini-batch of ``b = batch_size`` columns (UFLDL: 2000), warm-starts
-``s = Aᵀx`` with row ``i`` scaled by ``1/‖A_i‖²``, runs ``inner_iter`` iterations of the s-step
-solver on the bound term ``Reconstruction.fixed_basis(A, x)`` (so an evaluation costs one
-``k × k × b`` GEMM), then sets ``A`` in closed form.
+(``V = I`` for plain sparse coding, a torus grouping matrix for the topographic variant): exactly
+the exercise's cost, ``sparseCodingFeatureCost.m`` (``‖As − x‖²/b + λ Σ√(V s² + ε)``) plus the
+weight decay of ``sparseCodingWeightCost.m``, with ``α = λ`` (ratio 1; ``V`` the exercise's
+``groupMatrix`` of ``pool × pool`` torus windows).
+
+Each outer iteration draws a fresh mini-batch of ``b = batch_size`` columns (UFLDL: 2000),
+warm-starts ``s = Aᵀx`` with row ``i`` scaled by ``1/‖A_i‖²``, runs ``inner_iter`` iterations of
+the s-step solver on the bound term ``Reconstruction.fixed_basis(A, x)`` (so an evaluation costs
+one ``k × k × b`` GEMM), then sets ``A`` in closed form.
 
 A-step, ``constraint="weight_decay"`` (UFLDL):
-    ``A = x sᵀ (s sᵀ + γ b I)⁻¹``, the exact minimiser of J over A.
+    ``A = x sᵀ (s sᵀ + γ b I)⁻¹``, the exact minimiser of J over A, then the **scale step**
+    (:func:`~trainers.coding_steps.balance_scales`): atom ``i`` times ``t_i``, its codes divided
+    by ``t_i`` (``As`` unchanged), with ``t`` lowering ``α Σ√(…) + γ‖A‖²``. Without it the
+    scheme feeds back on itself when the s-step stops short (large α/√ε, small ``inner_iter``):
+    oversized codes make the A-step shrink the atoms, whose warm-started codes grow further
+    (issue 13: ``‖A‖²`` 126 → 1.2e-11 and J 170 → 1.9e9 in 50 iterations at α = 1e-3); the step
+    never raises J and keeps the atoms at the norms where the two terms balance.
 A-step, ``constraint="unit_norm"`` (scikit-learn, SPAMS; γ unused):
     the least-squares update ``A = x sᵀ (s sᵀ)⁻¹`` (MOD, Engan et al. 1999), then every column
     rescaled to unit norm with the inverse scale moved into the matching row of ``s`` (``As``
-    unchanged). Atoms that the codes no longer use are re-seeded with a random data column of
+    unchanged), or, when that gives the lower J, one sweep of exact per-atom minimisation on
+    the unit sphere with the codes kept (:func:`~trainers.coding_steps.sphere_sweep`; MOD's
+    rescaling blows up the codes of atoms the codes barely use). Atoms that the codes no longer
+    use are re-seeded with a random data column of
     the batch (drawn from the step stream of :mod:`trainers.minibatch`, not from the Generator
     that draws the batches). Fixing the atom norms removes the scale ambiguity between ``A``
     and ``s``, so α alone sets the sparsity; MOD's joint least-squares update recovers a
     planted dictionary faster than one projected-gradient step per block would.
+
+Divergence (:mod:`trainers.divergence`): besides a non-finite objective, an objective growing
+past 3× its lowest (smoothed over at least 5 iterations and 500 examples) or, with weight
+decay, ``‖A‖_F`` collapsing below 1e-3 of its largest stops the fit with ``TrainingDiverged``
+naming α, ``inner_iter`` and ``constraint`` as the knobs; an ill-conditioned A-step warns once
+(:class:`~trainers.coding_steps.IllConditionedWarning`) with what to change.
 
 Because the reconstruction is divided by ``b`` but the sparsity is not, α is tied to the batch
 size: per example the s-step solves ``‖As_j − x_j‖² + bα Σ√(s_j² + ε)``. ``transform`` uses the
@@ -42,20 +61,15 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
-import scipy.linalg
 
-from sparselearn.objectives import (
-    Reconstruction,
-    SmoothedL1,
-    TopographicL1,
-    WeightDecay,
-    grouping_matrix,
-)
+from sparselearn.objectives import Reconstruction, Sparsity, WeightDecay
 
 from .base import BaseTrainer, NonFiniteObjective, guarded
-from .columns import column_blocks
-from .dictionary import OnlineDictionaryLearning
+from .coding_safety import CodingSafetyMixin
+from .coding_steps import mean_squared_residual, projection_codes
+from .coding_transform import CodingTransformMixin
 from .minibatch import MiniBatchMixin
+from .parts import IS_GROUPING, IS_PENALTY, PartsMixin
 from .solvers import (
     SolverResult,
     accelerated_gradient,
@@ -64,43 +78,31 @@ from .solvers import (
 )
 from .state import Callback
 from .timing import EvalClock
-from .validation import (
-    IS_CALLBACKS,
-    IS_DTYPE,
-    IS_INITIAL_MATRIX,
-    IS_PREPROCESSOR,
-    IS_RANDOM_STATE,
-    OR_NONE,
-    TORUS_CONSTRAINTS,
-    Interval,
-    Options,
-    check_torus,
-)
+from .validation import COMMON_PARAMETERS, IS_INITIAL_MATRIX, OR_NONE, Interval, Options
 
-__all__ = ["OnlineDictionaryLearning", "SparseCoding", "TopographicSparseCoding"]
+__all__ = ["SC_PARAMETERS", "SparseCoding"]
 
-_COMMON = {
+#: Constraints of the parameters of the sparse-coding estimators.
+SC_PARAMETERS = {
+    **COMMON_PARAMETERS,
     "n_components": OR_NONE(Interval(int, 1, None)),
     "alpha": Interval(float, 0.0, None),
     "epsilon": Interval(float, 0.0, None, closed="neither"),
+    "penalty": IS_PENALTY,
+    "grouping": IS_GROUPING,
     "gamma": Interval(float, 0.0, None),
     "constraint": Options(["weight_decay", "unit_norm"]),
     "batch_size": Interval(int, 1, None),
-    "max_iter": Interval(int, 0, None),
     "s_solver": Options(["accelerated", "lbfgs", "cg"]),
     "inner_iter": Interval(int, 1, None),
     "transform_max_iter": Interval(int, 1, None),
     "init": Options(["data", "random"]),
-    "tol": Interval(float, 0.0, None),
-    "random_state": IS_RANDOM_STATE,
-    "dtype": IS_DTYPE,
-    "callbacks": IS_CALLBACKS,
-    "preprocessor": IS_PREPROCESSOR,
     "dict_init": IS_INITIAL_MATRIX,
 }
 
 
-class SparseCoding(MiniBatchMixin, BaseTrainer):
+class SparseCoding(PartsMixin, CodingSafetyMixin, CodingTransformMixin, MiniBatchMixin,
+                   BaseTrainer):
     r"""Sparse coding with a smoothed L1 penalty, learned by alternating minimisation.
 
     Minimises, per mini-batch ``x`` of ``b`` examples (one per column inside; see the module
@@ -196,7 +198,7 @@ class SparseCoding(MiniBatchMixin, BaseTrainer):
     problem. ``state_dict()["solver_state"]`` holds the step stream (``"step_rng"``).
     """
 
-    _parameter_constraints: ClassVar[dict] = dict(_COMMON)
+    _parameter_constraints: ClassVar[dict] = dict(SC_PARAMETERS)
     _param_names: ClassVar[tuple[str, ...]] = ("A",)
     #: every step works on an F-ordered batch (see the module docstring)
     _batch_order: ClassVar[str] = "F"
@@ -207,6 +209,8 @@ class SparseCoding(MiniBatchMixin, BaseTrainer):
         *,
         alpha: float = 5e-4,
         epsilon: float = 1e-5,
+        penalty: Any = "smoothed_l1",
+        grouping: Any = None,
         gamma: float = 1e-2,
         constraint: str = "weight_decay",
         batch_size: int = 2000,
@@ -226,6 +230,8 @@ class SparseCoding(MiniBatchMixin, BaseTrainer):
         self.n_components = n_components
         self.alpha = alpha
         self.epsilon = epsilon
+        self.penalty = penalty
+        self.grouping = grouping
         self.gamma = gamma
         self.constraint = constraint
         self.batch_size = batch_size
@@ -242,23 +248,23 @@ class SparseCoding(MiniBatchMixin, BaseTrainer):
         self.dict_init = dict_init
         self.blas_threads = blas_threads
 
-    # -- the pieces that differ between the plain and topographic variants -------------------
-    def _sparsity_term(self):
-        return SmoothedL1(self.epsilon)
+    # -- the parts: penalty and grouping ----------------------------------------------------
+    def _setup(self, x: np.ndarray) -> None:
+        owner = type(self).__name__
+        penalty, V = self._build_parts(x.shape[0])
+        self._b = min(self.batch_size, x.shape[1])
+        self._ill_conditioned_warned = False
+        self._sparsity = Sparsity(penalty, V)
+        if self.s_solver == "accelerated" and self._sparsity.curvature() is None:
+            raise ValueError(
+                f"{owner}: s_solver='accelerated' needs a curvature bound of the penalty, and "
+                f"this layer table gives none (only tables of the form square, [V], then "
+                f"element-wise rows do); use s_solver='lbfgs' or 'cg'"
+            )
 
     def _sparsity_curvature(self) -> float:
-        """Bound on the second derivative of the unweighted sparsity term: 1/√ε."""
-        return 1.0 / np.sqrt(self.epsilon)
-
-    # -- BaseTrainer hooks ------------------------------------------------------------------
-    def _n_atoms(self, x: np.ndarray) -> int:
-        """Number of atoms ``k`` for data ``x`` (``n × m``)."""
-        return self.n_components if self.n_components is not None else x.shape[0]
-
-    def _setup(self, x: np.ndarray) -> None:
-        self._k = self._n_atoms(x)
-        self._b = min(self.batch_size, x.shape[1])
-        self._sparsity = self._sparsity_term()
+        """Bound on the Hessian norm of the unweighted sparsity term (the penalty's)."""
+        return self._sparsity.curvature()
 
     def _param_shape(self, name: str) -> tuple[int, ...]:
         return (self._n, self._k)
@@ -289,9 +295,7 @@ class SparseCoding(MiniBatchMixin, BaseTrainer):
         self, A: np.ndarray, x: np.ndarray, max_iter: int, clock: EvalClock
     ) -> tuple[np.ndarray, SolverResult]:
         """Warm start ``s = Aᵀx`` (rows scaled by ``1/‖A_i‖²``), then the s-step solver."""
-        norms = np.einsum("ij,ij->j", A, A)
-        norms[norms == 0] = 1.0
-        s0 = (A.T @ x) / norms[:, None]
+        s0 = projection_codes(A, x)
         fun = self._objective(A, x, clock)
         if self.s_solver == "accelerated":
             result = accelerated_gradient(fun, s0, self._lipschitz(A), max_iter)
@@ -300,41 +304,6 @@ class SparseCoding(MiniBatchMixin, BaseTrainer):
         else:
             result = nonlinear_cg(fun, s0, max_iter)
         return result.x, result
-
-    def _update_basis(
-        self, x: np.ndarray, s: np.ndarray, rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Closed-form A-step; returns the new ``A`` and the (possibly rescaled) codes."""
-        k, b = s.shape
-        gram = s @ s.T
-        cross = x @ s.T
-        if self.constraint == "weight_decay":
-            # J's reconstruction is divided by the fit's b (a partial_fit batch may differ)
-            gram[np.diag_indices(k)] += self.gamma * self._b
-            A = _solve_right(cross, gram)
-            return A, s
-        # unit norm: least squares (MOD) with a tiny ridge for rank safety, then renormalise
-        ridge = 1e-10 * max(float(np.trace(gram)) / k, np.finfo(x.dtype).tiny)
-        gram[np.diag_indices(k)] += ridge
-        A = _solve_right(cross, gram)
-        norms = np.linalg.norm(A, axis=0)
-        usage = np.sqrt(np.einsum("ij,ij->i", s, s))
-        dead = (norms <= 1e-12 * max(norms.max(), 1e-300)) | (
-            usage <= 1e-6 * max(usage.max(), 1e-300)
-        )
-        s = s * norms[:, None].astype(s.dtype)
-        if dead.any():
-            count = int(dead.sum())
-            # distinct examples where the batch has enough (a small partial_fit batch may not)
-            picks = rng.choice(b, size=count, replace=count > b)
-            fresh = x[:, picks]
-            fresh_norms = np.linalg.norm(fresh, axis=0)
-            fresh_norms[fresh_norms == 0] = 1.0
-            A[:, dead] = fresh / fresh_norms
-            s[dead] = 0
-            norms[dead] = 1.0
-        A = A / norms
-        return A.astype(x.dtype, copy=False), s
 
     def _step(
         self, batch: np.ndarray, params: dict[str, np.ndarray], rng: np.random.Generator,
@@ -348,9 +317,9 @@ class SparseCoding(MiniBatchMixin, BaseTrainer):
         # the encoding error: codes from the s-step with the basis they were solved for, which
         # is what transform() delivers (the error right after the A-step is optimistic, since
         # that step refits A to this very batch)
-        encoding_error = clock.call(_mean_squared_residual, A, s, batch)
+        encoding_error = clock.call(mean_squared_residual, A, s, batch)
         encoding_sparsity = float(np.mean(np.abs(s)))
-        A, s = self._update_basis(batch, s, rng)
+        A, s = self._update_basis(batch, s, rng, A)
         if not np.isfinite(A).all():
             raise NonFiniteObjective("the A-step produced non-finite atoms")
         extras = {
@@ -396,233 +365,13 @@ class SparseCoding(MiniBatchMixin, BaseTrainer):
         self._check_fitted()
         return np.ascontiguousarray(self._params["A"].T)
 
-    #: Columns per block of :meth:`transform` and :meth:`objective`: the solver's work arrays
-    #: are ``k × block`` (and a memory-mapped ``X`` is read, and its pages released, block by
-    #: block), so their memory does not grow with the number of examples.
-    _transform_block: ClassVar[int] = 8192
 
-    def _encode(self, x: np.ndarray) -> np.ndarray:
-        """Codes of the columns of ``x``, solved in column blocks of :attr:`_transform_block`.
-
-        Every column's problem ``(1/b)‖A s_j − x_j‖² + α Σ√(V(s_j∘s_j) + ε)`` uses the ``b``
-        of the fit (not the number of columns given), so it is the same in every block. With
-        ``s_solver="accelerated"`` the solver is run column by column (:func:`_column_fista`:
-        momentum and restart per column; the training s-step restarts globally), so a column's
-        code does not depend on the other columns, and blocked codes equal the whole-batch
-        solve up to rounding. The scipy solvers (``"lbfgs"``, ``"cg"``) share one line search
-        per block, so with them the codes of more than one block's worth of examples depend
-        (within the solver's accuracy) on the block boundaries.
-        """
-        A = self._params["A"]
-        m = x.shape[1]
-        step = max(1, int(self._transform_block))
-        if m <= step:  # one block: x as given (a view), no copy
-            return self._encode_block(A, x)
-        out = np.empty((A.shape[1], m), dtype=x.dtype)
-        for start, stop, block in column_blocks(x, block=step):
-            out[:, start:stop] = self._encode_block(A, block)
-        return out
-
-    def _encode_block(self, A: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """Codes of one block of columns (see :meth:`_encode`)."""
-        clock = EvalClock()
-        if self.s_solver != "accelerated":
-            return self._solve_codes(A, x, self.transform_max_iter, clock)[0]
-        norms = np.einsum("ij,ij->j", A, A)
-        norms[norms == 0] = 1.0
-        s0 = (A.T @ x) / norms[:, None]
-        fun = self._objective(A, x, clock)
-        return _column_fista(fun, s0, self._lipschitz(A), self.transform_max_iter)
-
-    def _decode(self, s: np.ndarray) -> np.ndarray:
-        return self._params["A"] @ s
-
-    def objective(self, X: Any, S: Any | None = None) -> float:
-        """``J(A, s)`` per example on data ``X`` with codes ``S`` (default: the warm start).
-
-        Uses the fitted per-example trade-off, i.e. ``J / m`` with ``m = len(X)`` of
-
-        .. math::
-            \\frac{1}{b}\\lVert A s - x\\rVert^2 + \\alpha \\sum\\sqrt{V(s\\circ s)+\\epsilon}
-
-        (the weight decay, constant in ``s``, is left out). ``S`` is ``(n_samples,
-        n_components)``. More than :attr:`_transform_block` examples are evaluated in column
-        blocks (of ``X`` and the matching rows of ``S``) and the values summed, so the memory
-        does not grow with ``m``; the result equals the one-block evaluation up to rounding.
-        """
-        self._check_fitted()
-        with self._threads():
-            return self._objective_value(X, S)
-
-    def _objective_value(self, X: Any, S: Any | None) -> float:
-        """:meth:`objective` under the BLAS thread limit."""
-        x = self._to_columns(X, self._dtype)
-        A = self._params["A"]
-        k, m = A.shape[1], x.shape[1]
-        if S is not None:
-            S = np.asarray(S)
-            if S.shape != (m, k):
-                raise ValueError(
-                    f"{type(self).__name__}: S must have shape (n_samples, n_components) = "
-                    f"{(m, k)}; got {S.shape}"
-                )
-        total = (1.0 / self._b) * Reconstruction() + self.alpha * self._sparsity
-        norms = np.einsum("ij,ij->j", A, A) if S is None else None
-
-        def codes(part: np.ndarray, start: int, stop: int) -> np.ndarray:
-            if S is None:
-                return (A.T @ part) / norms[:, None]
-            return np.ascontiguousarray(np.asarray(S[start:stop], dtype=self._dtype).T)
-
-        step = max(1, int(self._transform_block))
-        if m <= step:  # one block: x as given (a view)
-            return total.value({"A": A, "s": codes(x, 0, m), "x": x}) / m
-        value = 0.0
-        for start, stop, part in column_blocks(x, block=step):
-            value += total.value({"A": A, "s": codes(part, start, stop), "x": part})
-        return value / m
-
-
-def _column_fista(
-    fun: Any, s0: np.ndarray, lipschitz: float, max_iter: int
-) -> np.ndarray:
-    """:func:`trainers.solvers.accelerated_gradient` with the restart decided per column.
-
-    Each code column has its own problem, so its iterates must not depend on the other columns
-    (the shared restart of the training s-step makes them do): solving the columns in blocks
-    then gives the codes of a whole-batch solve. Returns the last ``x``.
-    """
-    return accelerated_gradient(fun, s0, lipschitz, max_iter, per_column=True).x
-
-
-def _mean_squared_residual(A: np.ndarray, s: np.ndarray, x: np.ndarray) -> float:
-    """Mean over examples of ``‖A s_j − x_j‖²``."""
-    R = A @ s
-    R -= x
-    return float(np.einsum("ij,ij->", R, R)) / x.shape[1]
-
-
-def _solve_right(cross: np.ndarray, gram: np.ndarray) -> np.ndarray:
-    """``cross @ inv(gram)`` for symmetric positive definite ``gram`` (Cholesky)."""
-    try:
-        return scipy.linalg.solve(gram, cross.T, assume_a="pos", check_finite=False).T
-    except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
-        return scipy.linalg.lstsq(gram, cross.T, check_finite=False)[0].T
-
-
-class TopographicSparseCoding(SparseCoding):
-    r"""Topographic sparse coding: the codes are pooled over neighbourhoods of a torus.
-
-    .. math::
-        J(A, s) = \frac{1}{b}\lVert A s - x\rVert_F^2 + \alpha \sum \sqrt{V (s\circ s) + \epsilon}
-                  + \gamma \lVert A\rVert_F^2 ,
-
-    with ``V = grouping_matrix(grid, pool, wrap=True)``: the ``k = rows·cols`` features sit on a
-    ``rows × cols`` torus and each grid cell pools the ``pool × pool`` block starting there
-    (UFLDL: 121 features on 11 × 11, pool 3). ``X`` is ``(n_samples, n_features)``, transposed
-    inside. The number of atoms is set by ``grid`` alone (there is no ``n_components``
-    parameter); the other parameters are those of :class:`SparseCoding`.
-
-    Parameters
-    ----------
-    grid : (int, int)
-        Torus shape ``(rows, cols)``; the model has ``rows·cols`` atoms.
-    pool : int
-        Side of the square pooling neighbourhood (at most ``min(grid)``).
-    wrap : bool
-        Torus (True) or open grid.
-    alpha : float
-        Sparsity weight α (called ``lambda_`` before; same value and meaning).
-    epsilon, gamma, constraint, batch_size, max_iter, s_solver, inner_iter
-        As in :class:`SparseCoding`.
-    transform_max_iter, init, tol, random_state, dtype, callbacks, preprocessor
-        As in :class:`SparseCoding`.
-    dict_init : array-like of shape (rows·cols, n_features), optional
-        Initial atoms, one per row, after the ``preprocessor``; replaces ``init`` and is
-        treated as in :class:`SparseCoding` (unit norm with ``constraint="unit_norm"``). Not
-        modified.
-    blas_threads : int or None
-        Maximum BLAS threads used by fit/transform/inverse_transform (threadpoolctl); None
-        leaves the BLAS default. The matrices are small, so one thread is as fast on an idle
-        machine and much faster on a busy one. :meth:`partial_fit` and :meth:`objective` run
-        under the same limit.
-
-    Attributes
-    ----------
-    n_components_ : int
-        Number of atoms, ``rows·cols``.
-    grouping_ : ndarray of shape (rows·cols, rows·cols)
-        The grouping matrix ``V``.
-    components_, n_iter_, history_
-        As in :class:`SparseCoding` (``topographic_l1`` in place of ``smoothed_l1``).
-    """
-
-    _parameter_constraints: ClassVar[dict] = {
-        **{name: c for name, c in _COMMON.items() if name != "n_components"},
-        **TORUS_CONSTRAINTS,
-    }
-
-    def __init__(
-        self,
-        grid: tuple[int, int] = (11, 11),
-        *,
-        pool: int = 3,
-        wrap: bool = True,
-        alpha: float = 5e-4,
-        epsilon: float = 1e-5,
-        gamma: float = 1e-2,
-        constraint: str = "weight_decay",
-        batch_size: int = 2000,
-        max_iter: int = 200,
-        s_solver: str = "accelerated",
-        inner_iter: int = 50,
-        transform_max_iter: int = 300,
-        init: str = "data",
-        tol: float = 0.0,
-        random_state: Any = None,
-        dtype: Any = None,
-        callbacks: list[Callback] | None = None,
-        preprocessor: Any = None,
-        dict_init: Any = None,
-        blas_threads: int | None = 1,
-    ) -> None:
-        self.grid = grid
-        self.pool = pool
-        self.wrap = wrap
-        self.alpha = alpha
-        self.epsilon = epsilon
-        self.gamma = gamma
-        self.constraint = constraint
-        self.batch_size = batch_size
-        self.max_iter = max_iter
-        self.s_solver = s_solver
-        self.inner_iter = inner_iter
-        self.transform_max_iter = transform_max_iter
-        self.init = init
-        self.tol = tol
-        self.random_state = random_state
-        self.dtype = dtype
-        self.callbacks = callbacks
-        self.preprocessor = preprocessor
-        self.dict_init = dict_init
-        self.blas_threads = blas_threads
-
-    def _check_param_relations(self) -> None:
-        check_torus(type(self).__name__, self.grid, self.pool)
-
-    def _n_atoms(self, x: np.ndarray) -> int:
-        rows, cols = self.grid
-        return rows * cols
-
-    def _setup(self, x: np.ndarray) -> None:
-        self.grouping_ = grouping_matrix(tuple(self.grid), pool=self.pool, wrap=self.wrap)
-        super()._setup(x)  # builds the sparsity term on grouping_
-        self.n_components_ = self._k
-
-    def _sparsity_term(self):
-        return TopographicL1(self.grouping_, self.epsilon)
-
-    def _sparsity_curvature(self) -> float:
-        """Bound ``max_j Σ_g V_gj / √ε`` on the Hessian norm of ``Σ√(V(s∘s)+ε)``."""
-        V = self._sparsity.V
-        return float(V.sum(axis=0).max()) / np.sqrt(self.epsilon)
+def __getattr__(name: str) -> Any:
+    """``OnlineDictionaryLearning`` and ``TopographicSparseCoding``, still importable from here."""
+    if name == "OnlineDictionaryLearning":
+        from .dictionary import OnlineDictionaryLearning
+        return OnlineDictionaryLearning
+    if name == "TopographicSparseCoding":
+        from .topographic_sparse_coding import TopographicSparseCoding
+        return TopographicSparseCoding
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

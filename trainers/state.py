@@ -2,8 +2,7 @@
 
 These are the objects the ``experiments`` room codes against (``docs/contracts.md``, *trainers*):
 a :class:`TrainState` handed to every :class:`Callback`, :class:`StopTraining` to end a fit cleanly
-from anywhere inside it, and :class:`TrainingDiverged` raised when the objective becomes
-non-finite.
+from anywhere inside it, and :class:`TrainingDiverged` raised when training diverges.
 """
 
 from __future__ import annotations
@@ -79,25 +78,36 @@ class StopTraining(Exception):  # noqa: N818 - name fixed by docs/contracts.md
 
 
 class TrainingDiverged(RuntimeError):
-    """The objective became non-finite.
+    """Training diverged: the objective became non-finite, grew far past its best, or the
+    parameters collapsed (:mod:`trainers.divergence`).
 
     Parameters
     ----------
     iteration : int
-        The 1-based outer iteration whose objective was not finite.
+        The 1-based outer iteration at which divergence was detected.
     last_state : dict
-        ``state_dict()`` of the last finite iterate (the parameters before that iteration);
-        ``fit(X, resume=err.last_state)`` continues from there.
+        ``state_dict()`` of the last good state: the parameters before that iteration for a
+        non-finite objective, the state after the iteration with the lowest objective for the
+        growth and collapse tests; ``fit(X, resume=err.last_state)`` continues from there.
     value : float
         The offending objective value.
+    cause : str, optional
+        What was measured, the likely cause and the parameter to change (growth and collapse
+        tests); None for a non-finite objective.
     """
 
-    def __init__(self, iteration: int, last_state: dict[str, Any], value: float = float("nan")):
+    def __init__(self, iteration: int, last_state: dict[str, Any], value: float = float("nan"),
+                 cause: str | None = None):
         self.iteration = int(iteration)
         self.last_state = last_state
         self.value = float(value)
-        super().__init__(
-            f"training diverged at outer iteration {self.iteration}: objective is {self.value!r}; "
-            f"the last finite state (after iteration {last_state.get('iteration', 0)}) is kept "
-            "in .last_state"
-        )
+        self.cause = cause
+        kept = last_state.get("iteration", 0)
+        if cause is None:
+            text = (f"training diverged at outer iteration {self.iteration}: objective is "
+                    f"{self.value!r}; the last finite state (after iteration {kept}) is kept "
+                    "in .last_state")
+        else:
+            text = (f"training diverged at outer iteration {self.iteration}: {cause}; the last "
+                    f"good state (after iteration {kept}) is kept in .last_state")
+        super().__init__(text)

@@ -29,6 +29,7 @@ __all__ = [
     "IS_SHAPE2",
     "OR_NONE",
     "TORUS_CONSTRAINTS",
+    "COMMON_PARAMETERS",
     "check_torus",
 ]
 
@@ -125,6 +126,18 @@ IS_SHAPE2 = Constraint(
 
 #: Constraints of the torus parameters shared by the topographic estimators.
 TORUS_CONSTRAINTS = {"grid": IS_SHAPE2, "pool": Interval(int, 1, None), "wrap": IS_BOOL}
+
+
+#: Constraints of the parameters every trainer has; a new trainer writes
+#: ``{**COMMON_PARAMETERS, ...its own...}``.
+COMMON_PARAMETERS = {
+    "max_iter": Interval(int, 0, None),
+    "tol": Interval(float, 0.0, None),
+    "random_state": IS_RANDOM_STATE,
+    "dtype": IS_DTYPE,
+    "callbacks": IS_CALLBACKS,
+    "preprocessor": IS_PREPROCESSOR,
+}
 
 
 def check_torus(owner: str, grid: Any, pool: int) -> None:

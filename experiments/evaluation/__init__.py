@@ -16,14 +16,19 @@ from sparselearn.experiments.evaluation.datasets import (
     split_dataset,
 )
 from sparselearn.experiments.evaluation.runner import (
+    ALPHA_GRID,
+    C_GRID,
     CLASSIFIERS,
     ENCODERS,
     Evaluation,
     evaluate,
     fit_classifier,
+    paired_comparison,
+    parse_alphas,
     parse_baselines,
 )
 
-__all__ = ["CLASSIFIERS", "DATASETS", "ENCODERS", "Dataset", "DatasetError", "Evaluation",
-           "evaluate", "fit_classifier", "load_dataset", "load_image_folder",
-           "parse_baselines", "split_dataset"]
+__all__ = ["ALPHA_GRID", "CLASSIFIERS", "C_GRID", "DATASETS", "ENCODERS", "Dataset",
+           "DatasetError", "Evaluation", "evaluate", "fit_classifier", "load_dataset",
+           "load_image_folder", "paired_comparison", "parse_alphas", "parse_baselines",
+           "split_dataset"]

@@ -45,9 +45,10 @@ def whitening_filters(whitener: Any, n_out: int) -> FilterBank:
     return FilterBank.from_whitened(label, np.eye(n_out), whitener)
 
 
-def random_filters(k: int, n_out: int, whitener: Any, seed: int) -> FilterBank:
-    """``k`` Gaussian filters of unit norm in whitened space (fixed seed)."""
-    W = np.random.default_rng([seed, 7]).standard_normal((k, n_out))
+def random_filters(k: int, n_out: int, whitener: Any, seed: int, draw: int = 0) -> FilterBank:
+    """``k`` Gaussian filters of unit norm in whitened space (fixed ``seed``; ``draw``
+    numbers independent sets drawn for the same seed)."""
+    W = np.random.default_rng([seed, 7, draw]).standard_normal((k, n_out))
     return FilterBank.from_whitened(f"random filters (k={k})", _unit_rows(W), whitener)
 
 

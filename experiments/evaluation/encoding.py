@@ -9,7 +9,8 @@ sum-pool the feature maps over four quadrants.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,8 @@ import numpy as np
 
 __all__ = ["FilterBank", "block_images", "encode_images", "extract_patches", "feature_map_shape",
            "measure_alpha", "normalise_rows", "pool_quadrants", "pooling_name",
-           "sample_patch_rows", "soft_codes", "soft_threshold", "split_sign", "Workspace"]
+           "sample_patch_rows", "soft_codes", "soft_threshold", "split_grid", "split_sign",
+           "Workspace"]
 
 #: Work-array size (entries) one block of images may take: about 32 MiB of float64.
 BLOCK_ENTRIES = 1 << 22
@@ -165,7 +167,8 @@ def block_images(n_positions: int, width: int) -> int:
 def encode_images(images: np.ndarray, patch_shape: tuple[int, int], stride: int,
                   normalisation: str, codes: Callable[[np.ndarray], np.ndarray], *,
                   channels: int = 1, width: int | None = None, progress: bool = False,
-                  desc: str = "encoding", dtype: Any = np.float32) -> np.ndarray:
+                  desc: str = "encoding", dtype: Any = np.float32,
+                  threads: int = 1) -> np.ndarray:
     """Pooled features of every image: patches → normalise → ``codes`` → quadrant sum-pool.
 
     Parameters
@@ -184,26 +187,44 @@ def encode_images(images: np.ndarray, patch_shape: tuple[int, int], stride: int,
         the pooled sums are float64).
     progress : bool
         A tqdm bar over the images.
+    threads : int
+        Blocks encoded at once on this many threads (joblib's threading backend, so
+        ``joblib.parallel_config(backend="sequential")`` makes it one), each with one BLAS
+        thread (numpy releases the GIL in the products and ufuncs); ``codes`` must then be
+        thread-safe (:func:`soft_codes` is).
 
     Returns
     -------
     ndarray, shape (N, 4 f) (or (N, f), see :func:`pool_quadrants`)
     """
+    from contextlib import nullcontext
+
+    from joblib import Parallel, delayed
+    from threadpoolctl import threadpool_limits
     from tqdm.auto import tqdm
 
     rows, cols = feature_map_shape(images.shape[1:], patch_shape, stride)
     n_img = len(images)
     block = block_images(rows * cols, width or patch_shape[0] * patch_shape[1])
+
+    def encode_block(start: int) -> np.ndarray:
+        chunk = np.asarray(images[start:start + block], dtype=dtype)
+        X = normalise_rows(extract_patches(chunk, patch_shape, stride), normalisation,
+                           channels)
+        maps = np.asarray(codes(X)).reshape(len(chunk), rows, cols, -1)
+        return pool_quadrants(maps).astype(np.float64)
+
+    starts = range(0, n_img, block)
     pooled: list[np.ndarray] = []
-    with tqdm(total=n_img, desc=desc, unit="img", disable=not progress, leave=False) as bar:
-        for start in range(0, n_img, block):
-            chunk = np.asarray(images[start:start + block], dtype=dtype)
-            X = normalise_rows(extract_patches(chunk, patch_shape, stride), normalisation,
-                               channels)
-            features = np.asarray(codes(X))
-            maps = features.reshape(len(chunk), rows, cols, -1)
-            pooled.append(pool_quadrants(maps).astype(np.float64))
-            bar.update(len(chunk))
+    threads = max(1, min(int(threads), len(starts)))
+    with tqdm(total=n_img, desc=desc, unit="img", disable=not progress, leave=False) as bar, \
+            (threadpool_limits(1) if threads > 1 else nullcontext()):
+        blocks = (Parallel(n_jobs=threads, prefer="threads", return_as="generator")(
+            delayed(encode_block)(start) for start in starts) if threads > 1
+            else map(encode_block, starts))
+        for features in blocks:
+            pooled.append(features)
+            bar.update(len(features))
     return np.concatenate(pooled, axis=0)
 
 
@@ -224,38 +245,74 @@ def sample_patch_rows(images: np.ndarray, patch_shape: tuple[int, int], stride: 
 
 
 class Workspace:
-    """Arrays reused from block to block (same shape and dtype: the same memory)."""
+    """Arrays reused from block to block (same shape and dtype: the same memory), one set per
+    thread."""
 
     def __init__(self) -> None:
-        self._arrays: dict[str, np.ndarray] = {}
+        self._local = threading.local()
 
     def get(self, name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-        """An uninitialised array of ``shape`` and ``dtype``, kept for the next call."""
-        array = self._arrays.get(name)
+        """An uninitialised array of ``shape`` and ``dtype``, kept for this thread's next
+        call."""
+        arrays = self._local.__dict__.setdefault("arrays", {})
+        array = arrays.get(name)
         if array is None or array.shape != shape or array.dtype != np.dtype(dtype):
-            array = self._arrays[name] = np.empty(shape, dtype=dtype)
+            array = arrays[name] = np.empty(shape, dtype=dtype)
         return array
 
 
 def soft_codes(bank: FilterBank, alpha: np.ndarray | float) -> Callable[[np.ndarray],
                                                                            np.ndarray]:
     """The soft-threshold encoder of ``bank`` as a ``codes`` callable of
-    :func:`encode_images`, reusing its work arrays across blocks."""
+    :func:`encode_images`, reusing its work arrays across blocks.
+
+    ``alpha`` is a scalar, one threshold per filter (shape ``(k,)``), or a grid of ``g``
+    threshold sets (shape ``(g, k)``): the responses (one GEMM) are then shared and the codes
+    of every set come side by side, ``g · 2k`` columns, set-major (split the pooled features
+    with :func:`split_grid`).
+    """
     space = Workspace()
     k = len(bank.weights)
+    grid = np.asarray(alpha, dtype=np.float64) if np.ndim(alpha) == 2 else None
+    width = 2 * k * (1 if grid is None else len(grid))
 
     def codes(X: np.ndarray) -> np.ndarray:
         z = bank.responses(X, out=space.get("z", (len(X), k), X.dtype))
-        return soft_threshold(z, alpha, out=space.get("f", (len(X), 2 * k), X.dtype))
+        out = space.get("f", (len(X), width), X.dtype)
+        if grid is None:
+            return soft_threshold(z, alpha, out=out)
+        for i, a in enumerate(grid):
+            soft_threshold(z, a, out=out[:, 2 * k * i:2 * k * (i + 1)])
+        return out
 
     return codes
 
 
-def measure_alpha(bank: FilterBank, X: np.ndarray, scale: float) -> np.ndarray:
+def split_grid(pooled: np.ndarray, g: int, width: int) -> list[np.ndarray]:
+    """The pooled features of each of ``g`` threshold sets of :func:`soft_codes`.
+
+    Pooling keeps the code columns together per pool (quadrant): ``pooled`` is
+    ``(N, pools · g · width)`` with ``width = 2k`` codes per set; set ``i`` gets its
+    ``(N, pools · width)`` columns, pool-major like the features of a single set.
+    """
+    n, total = pooled.shape
+    if total % (g * width):
+        raise ValueError(f"{total} pooled features do not split into {g} sets of {width}")
+    per_pool = pooled.reshape(n, total // (g * width), g, width)
+    return [np.ascontiguousarray(per_pool[:, :, i].reshape(n, -1)) for i in range(g)]
+
+
+def measure_alpha(bank: FilterBank, X: np.ndarray,
+                  scale: float | Sequence[float]) -> np.ndarray:
     """Per-filter thresholds ``α_j = scale · std_j`` of the responses to sample patches ``X``.
 
     Measuring the spread of each filter's responses makes one ``scale`` mean the same for
-    filter sets of different norms (learned, random, k-means centroids).
+    filter sets of different norms (learned, random, k-means centroids). A scalar ``scale``
+    gives shape ``(k,)``; a sequence of ``g`` scales gives the grid ``(g, k)`` of
+    :func:`soft_codes`.
     """
     spread = bank.responses(X).std(axis=0)
-    return scale * np.where(spread > 0, spread, 1.0)
+    spread = np.where(spread > 0, spread, 1.0)
+    if np.ndim(scale) == 0:
+        return float(scale) * spread
+    return np.multiply.outer(np.asarray(scale, dtype=np.float64), spread)

@@ -9,20 +9,28 @@ Local processes are started with the ``spawn`` method and an initializer that pi
 thread (``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``) *before* numpy loads
 in the worker, so N workers use N cores instead of fighting over them; workers ignore SIGINT so
 that Ctrl-C reaches only the sweep process, which stops them cleanly at an iteration boundary.
+
+Workers die with their sweep, however it ends (even ``kill -9``): a local worker watches its
+parent (``prctl(PR_SET_PDEATHSIG)`` on Linux, and on every system a thread that polls
+``os.getppid()`` every :data:`PARENT_POLL` seconds) and exits when the sweep process is gone;
+the multiprocessing resource tracker then exits too. The worker processes of a Dask
+``LocalCluster`` do the same by themselves (distributed exits a worker whose parent's pipe
+closes).
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing
+import os
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from sparselearn.experiments.errors import UsageError
 
-__all__ = ["SweepExecutor", "LocalExecutor", "DaskExecutor", "make_executor", "WORKER_ENV",
-           "DASK_MISSING"]
+__all__ = ["SweepExecutor", "LocalExecutor", "DaskExecutor", "make_executor",
+           "check_executor_options", "WORKER_ENV", "DASK_MISSING", "PARENT_POLL"]
 
 #: Environment of local worker processes, set before anything is imported there.
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
@@ -33,14 +41,40 @@ DASK_MISSING = ("--scheduler needs Dask distributed, which is an optional extra:
                 "pip install 'sparselearn[distributed]' (in a checkout: pip install -e "
                 "'.[distributed]')")
 
+#: Seconds between a local worker's checks that its sweep process is still alive.
+PARENT_POLL = 0.5
+
 # The initializer runs in a fresh spawned worker before the first task is unpickled. It must not
 # import sparselearn (that loads numpy, whose BLAS reads its thread count once, at load time), so
 # it is the builtin ``exec`` of this snippet rather than a function of this package.
-_INIT_SNIPPET = (
-    "import os, signal\n"
-    "os.environ.update({env!r})\n"
-    "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
-)
+# Parent death: PR_SET_PDEATHSIG fires when the *thread* that spawned the worker ends, which
+# need not be the end of the sweep process, so it raises SIGUSR1, whose handler checks the
+# parent; the polling thread covers systems without prctl and a signal missed while the main
+# thread is busy in C code.
+_INIT_SNIPPET = """\
+import os, signal, sys, threading, time
+os.environ.update({env!r})
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+_parent = {parent}
+def _orphaned():
+    return os.getppid() != _parent
+def _exit_if_orphaned(*_):
+    if _orphaned():
+        os._exit(70)
+if sys.platform.startswith("linux"):
+    try:
+        import ctypes
+        signal.signal(signal.SIGUSR1, _exit_if_orphaned)
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGUSR1), 0, 0, 0)
+    except Exception:
+        pass
+def _watch():
+    while True:
+        _exit_if_orphaned()
+        time.sleep({poll!r})
+_exit_if_orphaned()
+threading.Thread(target=_watch, name="sparselearn-parent-watch", daemon=True).start()
+"""
 
 
 class SweepExecutor:
@@ -92,7 +126,8 @@ class LocalExecutor(SweepExecutor):
     def _start(self) -> cf.ProcessPoolExecutor:
         return cf.ProcessPoolExecutor(
             max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=exec, initargs=(_INIT_SNIPPET.format(env=WORKER_ENV), {}))
+            initializer=exec, initargs=(_INIT_SNIPPET.format(env=WORKER_ENV, parent=os.getpid(),
+                                                             poll=PARENT_POLL), {}))
 
     def slots(self) -> int:
         return self.workers
@@ -151,7 +186,9 @@ class DaskExecutor(SweepExecutor):
             raise UsageError(DASK_MISSING) from None
         self._cluster = None
         if address == "local":
-            count = int(workers or 1)
+            count = 1 if workers is None else int(workers)
+            if count < 1:
+                raise UsageError(f"--workers: expected at least 1, found {workers}")
             # A run whose worker dies is retried once by the sweep itself, not by Dask.
             with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
                 self._cluster = LocalCluster(n_workers=count, threads_per_worker=1,
@@ -190,12 +227,38 @@ class DaskExecutor(SweepExecutor):
                 self._cluster.close()
 
 
-def make_executor(scheduler: str | None = None, workers: int | None = None) -> SweepExecutor:
-    """The executor for ``--scheduler`` (None: local processes) and ``--workers``."""
+def check_executor_options(scheduler: str | None = None, workers: int | None = None) -> None:
+    """Check ``--scheduler`` and ``--workers`` before anything is created or started.
+
+    Raises
+    ------
+    UsageError
+        ``workers`` is not an integer >= 1, ``scheduler`` is neither ``"local"`` nor an
+        address, or Dask is asked for and not installed.
+    """
+    if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool)
+                                or workers < 1):
+        raise UsageError(f"--workers: expected an integer >= 1 (worker processes), found "
+                         f"{workers!r}")
     if scheduler is None:
-        return LocalExecutor(workers or 1)
-    if scheduler != "local" and not scheduler.startswith(("tcp://", "tls://", "inproc://",
-                                                            "ucx://", "ws://", "wss://")):
+        return
+    if not isinstance(scheduler, str) or (
+            scheduler != "local" and not scheduler.startswith(_ADDRESS_SCHEMES)):
         raise UsageError(f"--scheduler: expected 'local' or an address such as "
                          f"tcp://HOST:PORT, found {scheduler!r}")
+    try:
+        import dask.distributed  # noqa: F401
+    except ImportError:
+        raise UsageError(DASK_MISSING) from None
+
+
+_ADDRESS_SCHEMES = ("tcp://", "tls://", "inproc://", "ucx://", "ws://", "wss://")
+
+
+def make_executor(scheduler: str | None = None, workers: int | None = None) -> SweepExecutor:
+    """The executor for ``--scheduler`` (None: local processes) and ``--workers`` (default 1);
+    both are checked first (:func:`check_executor_options`)."""
+    check_executor_options(scheduler, workers)
+    if scheduler is None:
+        return LocalExecutor(1 if workers is None else workers)
     return DaskExecutor(scheduler, workers)

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Mapping, Sequence
+from pathlib import PurePath
 from typing import Any
 
-__all__ = ["format_value", "short_keys", "run_name"]
+__all__ = ["format_value", "short_keys", "run_name", "plain_name"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+\-]+")
 MAX_LENGTH = 120
@@ -48,6 +50,13 @@ def short_keys(keys: Sequence[str]) -> dict[str, str]:
         else:
             out[key] = key
     return out
+
+
+def plain_name(name: str) -> bool:
+    """True for a name that is one folder inside its parent (no separator, not ``.``/``..``)."""
+    separators = [sep for sep in ("/", "\\", os.sep, os.altsep) if sep]
+    return bool(name) and name not in (os.curdir, os.pardir) \
+        and not any(sep in name for sep in separators) and not PurePath(name).drive
 
 
 def _digest(point: Mapping[str, Any], seed: int | None) -> str:

@@ -237,8 +237,11 @@ def redraw_report(sweep_dir: str | os.PathLike) -> dict[str, str]:
     ------
     RunDirError
         Not a sweep directory.
+    DirectoryLocked
+        A sweep process is running it (its summary is rewritten after every run anyway).
     """
     path, plan = store.open_sweep_dir(sweep_dir)
-    files = {"summary": str(write_summary(path, plan))}
-    files.update(draw_report(path, plan))
+    with store.sweep_lock(path):
+        files = {"summary": str(write_summary(path, plan))}
+        files.update(draw_report(path, plan))
     return files

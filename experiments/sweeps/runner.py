@@ -10,6 +10,8 @@
   ``stop_event`` argument) stops submitting, raises the sweep's stop flag so runs in flight stop
   at their next iteration boundary with a checkpoint, and waits for them. A second signal aborts
   at once (the workers are killed; their runs are rerun on resume).
+- The sweep directory is locked while a sweep process uses it; each run locks its own run
+  directory (:mod:`experiments.locking`). Workers exit when the sweep process dies.
 - :func:`resume_sweep` skips finished runs, resumes interrupted ones from their checkpoint and
   reruns failed or missing ones. With ``evaluate:`` in the sweep, a finished run without an
   accuracy is evaluated again (not retrained).
@@ -28,7 +30,11 @@ from typing import Any
 
 from sparselearn.experiments import rundir as rd
 from sparselearn.experiments.sweeps import store
-from sparselearn.experiments.sweeps.executors import SweepExecutor, make_executor
+from sparselearn.experiments.sweeps.executors import (
+    SweepExecutor,
+    check_executor_options,
+    make_executor,
+)
 from sparselearn.experiments.sweeps.report import draw_report, write_summary
 from sparselearn.experiments.sweeps.spec import RunSpec, SweepPlan
 from sparselearn.experiments.sweeps.worker import PointOutcome, PointTask, execute_point
@@ -198,7 +204,9 @@ def _execute(plan: SweepPlan, sweep_dir: Path, todo: list[RunSpec], executor: Sw
 def _sweep(plan: SweepPlan, sweep_dir: Path, workers: int | None, scheduler: str | None,
            progress: bool, stop_event: Any, point_fn: Callable[[PointTask], PointOutcome],
            on_outcome: Callable[[RunSpec, PointOutcome], None] | None,
-           executor: SweepExecutor | None, report: bool) -> SweepResult:
+           executor: SweepExecutor | None, report: bool, own: bool) -> SweepResult:
+    """Run the unfinished runs of ``plan`` in ``sweep_dir`` (whose lock the caller holds);
+    ``own``: ``executor`` (made here when None and needed) is closed here."""
     started = time.perf_counter()
     if stop_event is None:
         from sparselearn.experiments.signals import STOP_REQUESTED
@@ -212,10 +220,10 @@ def _sweep(plan: SweepPlan, sweep_dir: Path, workers: int | None, scheduler: str
     flag = store.FileFlag(sweep_dir / store.STOP_FLAG)
     flag.clear()
     bar = _Progress(progress, len(plan.runs), len(plan.runs) - len(todo), plan.name)
-    own = executor is None
     try:
         if todo:
-            executor = executor or make_executor(scheduler, workers)
+            if executor is None:
+                executor, own = make_executor(scheduler, workers), True
             try:
                 _execute(plan, sweep_dir, todo, executor, stop_event, point_fn, on_outcome,
                          bar, result)
@@ -281,13 +289,31 @@ def run_sweep(plan: SweepPlan, out: str | os.PathLike | None = None, *,
     ------
     RunDirError
         ``out`` exists and is not empty.
+    DirectoryLocked
+        Another process is running a sweep in ``out``.
+    ConfigError
+        No ``out`` and the sweep's name would leave ``output.root``.
     UsageError
-        Bad ``workers``/``scheduler``, or Dask asked for and not installed.
+        Bad ``workers``/``scheduler``, Dask asked for and not installed, or its scheduler
+        unreachable; all found before the sweep directory is created.
     """
-    sweep_dir = store.create_sweep_dir(out if out is not None else store.default_sweep_dir(plan),
-                                       plan)
-    return _sweep(plan, sweep_dir, workers, scheduler, progress, stop_event, point_fn,
-                  on_outcome, executor, report)
+    if executor is None:
+        check_executor_options(scheduler, workers)
+    target = store.check_new_sweep_dir(out if out is not None
+                                       else store.default_sweep_dir(plan))
+    own = executor is None
+    if own:  # started (or connected) before the folder exists: its errors leave nothing
+        executor = make_executor(scheduler, workers)
+    try:
+        with store.sweep_lock(target, create=True):
+            sweep_dir = store.create_sweep_dir(target, plan)
+            handed, own = own, False
+            return _sweep(plan, sweep_dir, workers, scheduler, progress, stop_event, point_fn,
+                          on_outcome, executor, report, own=handed)
+    except BaseException:
+        if own:  # the sweep never started
+            executor.close(kill=True)
+        raise
 
 
 def resume_sweep(sweep_dir: str | os.PathLike, *, workers: int | None = None,
@@ -302,8 +328,17 @@ def resume_sweep(sweep_dir: str | os.PathLike, *, workers: int | None = None,
     Raises
     ------
     RunDirError
-        ``sweep_dir`` is not a sweep directory.
+        ``sweep_dir`` is not a sweep directory (or its ``plan.json`` names a run outside
+        ``runs/``).
+    DirectoryLocked
+        Another process is running, resuming or redrawing the sweep.
+    UsageError
+        Bad ``workers``/``scheduler`` (before anything is written).
     """
+    if executor is None:
+        check_executor_options(scheduler, workers)
     path, plan = store.open_sweep_dir(sweep_dir)
-    return _sweep(plan, Path(path), workers, scheduler, progress, stop_event, point_fn,
-                  on_outcome, executor, report)
+    with store.sweep_lock(path):
+        store.restore_layout(path)
+        return _sweep(plan, Path(path), workers, scheduler, progress, stop_event, point_fn,
+                      on_outcome, executor, report, own=False)

@@ -41,7 +41,7 @@ import yaml
 from sparselearn.experiments.config import leaf_field, load_config, parse_override, read_yaml
 from sparselearn.experiments.errors import ConfigError
 from sparselearn.experiments.schema import canonical_key, suggest
-from sparselearn.experiments.sweeps.names import dedupe, run_name, short_keys
+from sparselearn.experiments.sweeps.names import dedupe, plain_name, run_name, short_keys
 
 __all__ = ["RunSpec", "SweepPlan", "load_sweep", "plan_sweep", "format_override",
            "SWEEP_KEYS", "EVALUATE_KEYS"]
@@ -385,6 +385,11 @@ def plan_sweep(raw: Mapping[str, Any], source: str | os.PathLike,
             raise ConfigError(f"{_origin(origins, str(key), default)}: unknown sweep key "
                               f"'{key}'" + suggest(str(key), list(SWEEP_KEYS))
                               + f" (known keys: {', '.join(SWEEP_KEYS)})")
+    sweep_name = str(raw.get("name") or source.stem)
+    if not plain_name(sweep_name):
+        raise ConfigError(f"{_origin(origins, 'name', default)}: name: expected a plain name "
+                          f"(the sweep directory is <output.root>/<name>-<timestamp>: no '/' "
+                          f"or '\\', not '.' or '..'), found {sweep_name!r}")
     base_text = raw.get("base")
     if not isinstance(base_text, str) or not base_text:
         raise ConfigError(f"{_origin(origins, 'base', default)}: base: required, expected the "
@@ -466,7 +471,7 @@ def plan_sweep(raw: Mapping[str, Any], source: str | os.PathLike,
     evaluation = _read_evaluate(raw.get("evaluate"), origins, default, source,
                                 [run.config for run in runs])
     return SweepPlan(
-        name=str(raw.get("name") or source.stem), source=str(Path(os.path.abspath(source))),
+        name=sweep_name, source=str(Path(os.path.abspath(source))),
         base=str(base), grid=grid, points=points, seeds=[int(r.config["seed"]) for r in runs
                                                          if r.point_index == 0],
         fixed=fixed, varied=varied, runs=runs,

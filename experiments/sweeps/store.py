@@ -9,12 +9,14 @@ Layout::
       metrics.png      final metrics against each varied parameter
       filters.png      the learned filter sheets side by side, in grid order
       runs/<name>/     one ordinary run directory per run (as sparselearn train writes)
+      .lock            while a sweep process runs, resumes or redraws it (experiments.locking)
 
 Every file is written atomically; the status of a run is its run directory's ``status.json``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -25,13 +27,15 @@ from typing import Any
 
 from sparselearn.experiments import rundir as rd
 from sparselearn.experiments.errors import RunDirError
+from sparselearn.experiments.locking import LOCK_NAME, DirectoryLocked, hold_lock, holder
+from sparselearn.experiments.sweeps.names import plain_name
 from sparselearn.experiments.sweeps.spec import RunSpec, SweepPlan
 from sparselearn.plotting.atomic import atomic_write_text
 
 __all__ = ["PLAN", "SWEEP_FILE", "SUMMARY", "METRICS_PNG", "FILTERS_PNG", "RUNS", "TOKEN",
-           "STOP_FLAG", "FINISHED", "default_sweep_dir", "create_sweep_dir", "open_sweep_dir",
-           "token", "run_dir", "run_status", "needs_evaluation", "mark_status", "clear_run",
-           "FileFlag"]
+           "STOP_FLAG", "FINISHED", "default_sweep_dir", "sweep_lock", "check_new_sweep_dir",
+           "create_sweep_dir", "open_sweep_dir", "restore_layout", "plain_name", "token",
+           "run_dir", "run_status", "needs_evaluation", "mark_status", "clear_run", "FileFlag"]
 
 PLAN = "plan.json"
 SWEEP_FILE = "sweep.yaml"
@@ -46,25 +50,57 @@ FINISHED = ("finished",)
 
 
 def default_sweep_dir(plan: SweepPlan) -> Path:
-    """``<base output.root>/<sweep name>-<UTC timestamp>``."""
-    root = plan.runs[0].config["output"]["root"] if plan.runs else "runs"
-    return Path(root) / time.strftime(f"{plan.name}-%Y%m%d-%H%M%S", time.gmtime())
-
-
-def create_sweep_dir(path: str | os.PathLike, plan: SweepPlan) -> Path:
-    """Make a new sweep directory holding ``plan.json``, ``sweep.yaml`` and a token.
+    """``<base output.root>/<sweep name>-<UTC timestamp>``.
 
     Raises
     ------
+    ConfigError
+        The sweep's name would put the folder outside ``output.root``.
+    """
+    root = plan.runs[0].config["output"]["root"] if plan.runs else "runs"
+    return rd.inside_root(root, time.strftime(f"{plan.name}-%Y%m%d-%H%M%S", time.gmtime()),
+                          f"{plan.source}: name")
+
+
+def sweep_lock(path: str | os.PathLike, create: bool = False) -> contextlib.AbstractContextManager:
+    """The lock of a sweep directory (:func:`experiments.locking.hold_lock`): held by the
+    sweep process while it runs, resumes or redraws the sweep."""
+    return hold_lock(path, "sweep directory", create=create)
+
+
+def check_new_sweep_dir(path: str | os.PathLike) -> Path:
+    """Check that a new sweep may be written into ``path`` (absent, or an empty folder; a lock
+    file left by a process that died does not count). Creates nothing.
+
+    Raises
+    ------
+    DirectoryLocked
+        Another process is running a sweep there.
     RunDirError
         ``path`` is a file, or a non-empty folder (resume a sweep with ``--resume``).
     """
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise RunDirError(f"{path}: exists and is not a folder")
-    if path.is_dir() and any(path.iterdir()):
+    if path.is_dir() and any(entry.name != LOCK_NAME for entry in path.iterdir()):
+        info = holder(path)
+        if info is not None:
+            raise DirectoryLocked(path, "sweep directory", info)
         hint = " (it holds a sweep: continue it with --resume)" if (path / PLAN).exists() else ""
         raise RunDirError(f"{path}: sweep folder is not empty{hint}")
+    return path
+
+
+def create_sweep_dir(path: str | os.PathLike, plan: SweepPlan) -> Path:
+    """Make a new sweep directory holding ``plan.json``, ``sweep.yaml`` and a token (call it
+    holding :func:`sweep_lock`, so that no other sweep starts there meanwhile).
+
+    Raises
+    ------
+    RunDirError
+        ``path`` is a file, or a non-empty folder (see :func:`check_new_sweep_dir`).
+    """
+    path = check_new_sweep_dir(path)
     try:
         (path / RUNS).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -79,12 +115,13 @@ def create_sweep_dir(path: str | os.PathLike, plan: SweepPlan) -> Path:
 
 
 def open_sweep_dir(path: str | os.PathLike) -> tuple[Path, SweepPlan]:
-    """An existing sweep directory and its plan.
+    """An existing sweep directory and its plan (read only: see :func:`restore_layout`).
 
     Raises
     ------
     RunDirError
-        Not a folder, or no readable ``plan.json``.
+        Not a folder, no readable ``plan.json``, or a run name in it that is not a plain
+        folder name (it would put the run outside ``runs/``).
     """
     path = Path(path)
     if not path.is_dir():
@@ -97,10 +134,22 @@ def open_sweep_dir(path: str | os.PathLike) -> tuple[Path, SweepPlan]:
                           f"written by sparselearn sweep)") from None
     except (OSError, ValueError, TypeError) as exc:
         raise RunDirError(f"{path / PLAN}: unreadable sweep plan ({exc})") from None
+    for run in plan.runs:
+        name = run.name
+        if not isinstance(name, str) or not plain_name(name):
+            raise RunDirError(f"{path / PLAN}: run {run.index + 1}: name {name!r} is not a "
+                              f"plain folder name (it would put the run outside "
+                              f"{path / RUNS})")
+    return path, plan
+
+
+def restore_layout(path: str | os.PathLike) -> None:
+    """Recreate ``runs/`` and the token of an opened sweep directory if they are missing."""
+    path = Path(path)
     (path / RUNS).mkdir(exist_ok=True)
     if not (path / TOKEN).is_file():
         atomic_write_text(path / TOKEN, secrets.token_hex(16) + "\n")
-    return path, plan
+
 
 
 def token(sweep_dir: str | os.PathLike) -> str:
@@ -142,8 +191,10 @@ def mark_status(path: str | os.PathLike, **fields: Any) -> None:
 
 
 def clear_run(path: str | os.PathLike) -> None:
-    """Remove a failed or never-checkpointed run directory before running it again."""
-    shutil.rmtree(path, ignore_errors=True)
+    """Remove a failed or never-checkpointed run directory before running it again (not one
+    that another process holds locked: the worker then reports it in use)."""
+    if holder(path) is None:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 class FileFlag:

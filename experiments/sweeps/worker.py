@@ -29,7 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PointTask", "PointOutcome", "execute_point", "blas_threads"]
+from sparselearn.experiments.errors import UsageError
+from sparselearn.experiments.locking import LOCK_NAME, DirectoryLocked
+
+__all__ = ["PointTask", "PointOutcome", "execute_point", "blas_threads", "LOCK_WAIT"]
+
+#: Seconds a worker waits for its run directory's lock before recording the run as failed.
+LOCK_WAIT = 10.0
 
 
 @dataclass
@@ -150,7 +156,8 @@ class _Never:
 
 
 def _read_files(folder: Path) -> dict[str, bytes]:
-    return {path.name: path.read_bytes() for path in sorted(folder.iterdir()) if path.is_file()}
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())
+            if path.is_file() and path.name != LOCK_NAME}
 
 
 def _evaluate_run(out: Path, options: dict[str, Any], outcome: PointOutcome) -> None:
@@ -210,8 +217,11 @@ def execute_point(task: PointTask) -> PointOutcome:
                            blas_threads=threads)
     details: dict[str, Any] = {}
     try:
-        with _one_blas_thread():
+        with contextlib.ExitStack() as held:
             try:
+                if shared:
+                    held.enter_context(_lock(task, out, fresh=not resume))
+                held.enter_context(_one_blas_thread())
                 if resume:
                     result = run_training(None, out, resume=True, progress=False,
                                           stop_event=stop)  # type: ignore[arg-type]
@@ -221,6 +231,10 @@ def execute_point(task: PointTask) -> PointOutcome:
                 outcome.status = result.status
                 outcome.iterations = result.iterations
                 outcome.objective = result.objective
+            except DirectoryLocked as exc:
+                # another process writes this run: leave its folder alone
+                outcome.status, outcome.error = "failed", f"{type(exc).__name__}: {exc}"
+                return outcome
             except TrainingFailed as exc:
                 outcome.status, outcome.error = "diverged", str(exc)
                 outcome.iterations = exc.iteration
@@ -228,12 +242,11 @@ def execute_point(task: PointTask) -> PointOutcome:
                 outcome.status = "failed"
                 outcome.error = f"{type(exc).__name__}: {exc}"
                 details["traceback"] = traceback.format_exc()
-        outcome.wall_time = previous + time.perf_counter() - started
-        mark_status(out, status=outcome.status, wall_time=outcome.wall_time,
-                    attempt=task.attempt, host=outcome.host,
-                    **({"error": outcome.error} if outcome.error else {}), **details)
-        if task.evaluate and outcome.status == "finished":
-            with _one_blas_thread():
+            outcome.wall_time = previous + time.perf_counter() - started
+            mark_status(out, status=outcome.status, wall_time=outcome.wall_time,
+                        attempt=task.attempt, host=outcome.host,
+                        **({"error": outcome.error} if outcome.error else {}), **details)
+            if task.evaluate and outcome.status == "finished":
                 _evaluate_run(out, task.evaluate, outcome)
         if scratch is not None:
             outcome.files = _read_files(out)
@@ -242,6 +255,14 @@ def execute_point(task: PointTask) -> PointOutcome:
             shutil.rmtree(scratch, ignore_errors=True)
     return outcome
 
+
+def _lock(task: PointTask, out: Path, fresh: bool) -> contextlib.AbstractContextManager:
+    """The run directory's lock, waited for a few seconds (the workers of a sweep that was
+    killed may still be exiting)."""
+    from sparselearn.experiments.rundir import run_dir_lock
+
+    return run_dir_lock(out, fresh=fresh, wait=LOCK_WAIT,
+                        note=f"sweep worker of {task.sweep_dir}")
 
 
 def _run_folder(task: PointTask, shared: bool) -> tuple[Path | None, Path]:
@@ -269,8 +290,13 @@ def _evaluate_only(task: PointTask, shared: bool) -> PointOutcome:
         status = rd.read_status(out)
         outcome.wall_time = float(status.get("wall_time", 0.0))
         outcome.iterations = status.get("iteration")
-        with _one_blas_thread():
-            _evaluate_run(out, task.evaluate or {}, outcome)
+        lock = _lock(task, out, fresh=False) if shared else contextlib.nullcontext()
+        try:
+            with lock, _one_blas_thread():
+                _evaluate_run(out, task.evaluate or {}, outcome)
+        except UsageError as exc:  # locked by another process, or no longer a run directory
+            outcome.evaluation_error = f"{type(exc).__name__}: {exc}"
+            return outcome
         if scratch is not None:
             outcome.files = _read_files(out)
     finally:

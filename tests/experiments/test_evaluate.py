@@ -99,6 +99,64 @@ def test_whitener_folds_into_pixel_filters():
     np.testing.assert_allclose(bank.responses(X), whitener.transform(X) @ W.T, atol=1e-8)
 
 
+def test_threshold_grid_shares_one_product_and_splits_back():
+    rng = np.random.default_rng(4)
+    images = rng.uniform(size=(5, 9, 9))
+    bank = en.FilterBank("t", rng.standard_normal((6, 16)), rng.standard_normal(6))
+    grid = np.abs(rng.standard_normal((3, 6)))
+    pooled = en.encode_images(images, (4, 4), 1, "patch_mean", en.soft_codes(bank, grid),
+                              width=3 * 12, dtype=np.float64, threads=2)
+    parts = en.split_grid(pooled, 3, 12)
+    for a, part in zip(grid, parts, strict=True):
+        alone = en.encode_images(images, (4, 4), 1, "patch_mean", en.soft_codes(bank, a),
+                                 width=12, dtype=np.float64)
+        np.testing.assert_allclose(part, alone, rtol=1e-12)
+    sample = rng.standard_normal((200, 16))
+    spread = bank.responses(sample).std(axis=0)
+    np.testing.assert_allclose(en.measure_alpha(bank, sample, (0.0, 0.5)),
+                               [0 * spread, 0.5 * spread])
+    with pytest.raises(ValueError, match="do not split into 5 sets"):
+        en.split_grid(pooled, 5, 12)
+
+
+def test_cv_picks_the_informative_feature_set():
+    from sparselearn.experiments.evaluation import fit_classifier
+
+    rng = np.random.default_rng(5)
+    y = np.repeat([0, 1, 2], 40)
+    noise = rng.standard_normal((120, 5))
+    signal = noise + 3.0 * np.eye(3)[y] @ rng.standard_normal((3, 5))
+    train, test = np.arange(0, 120, 2), np.arange(1, 120, 2)
+    fit = fit_classifier([noise[train], signal[train]], y[train],
+                         [noise[test], signal[test]], y[test])
+    assert fit["choice"] == 1 and len(fit["cv_grid"]) == 2
+    assert fit["cv_accuracy"] == max(fit["cv_grid"][1]) > max(fit["cv_grid"][0]) + 0.3
+    assert fit["accuracy"] > 0.9 and fit["correct"].shape == (60,)
+
+
+def test_parse_alphas():
+    from sparselearn.experiments.evaluation import ALPHA_GRID, parse_alphas
+
+    assert parse_alphas(None) == ALPHA_GRID == (0.0, 0.25, 0.5, 1.0)
+    assert parse_alphas("0.5, 0,0.5") == (0.0, 0.5)
+    assert parse_alphas(0.3) == (0.3,) and parse_alphas([1, 0.25]) == (0.25, 1.0)
+    for bad in ("-1", "x", "", [0.1, float("nan")], True):
+        with pytest.raises(UsageError, match="--alpha .*expected a number >= 0"):
+            parse_alphas(bad)
+
+
+def test_paired_comparison():
+    from sparselearn.experiments.evaluation import paired_comparison
+
+    run = np.array([1, 1, 1, 1, 0, 0, 1, 1], bool)
+    other = np.array([1, 0, 0, 1, 1, 0, 1, 1], bool)
+    result = paired_comparison(run, other)
+    d = run.astype(float) - other
+    assert result["difference"] == pytest.approx(0.125)
+    assert result["se"] == pytest.approx(d.std(ddof=1) / np.sqrt(8))
+    assert (result["run_only"], result["other_only"]) == (2, 1)
+
+
 # -- datasets -------------------------------------------------------------------------------
 def _png(path: Path, array: np.ndarray) -> None:
     import imageio.v3 as iio
@@ -164,14 +222,44 @@ def test_evaluate_digits_end_to_end(tiny_run):
     assert (tiny_run / "evaluation.png").stat().st_size > 1000
     assert record["dataset"] == "digits" and record["feature_map"] == [5, 5]
     assert record["pooling"]["name"] == "quadrants"
-    assert record["split"] == {"train": 1347, "test": 450, "test_size": 0.25, "seed": 0,
+    assert record["split"] == {"train": 898, "test": 899, "test_size": 0.5, "seed": 0,
                                "stratified": True}
     assert set(record["baselines"]) == {"raw", "whitened", "random", "kmeans", "dictionary",
                                         "fastica"}
+    assert set(record["comparison"]) == set(record["baselines"])
     run = record["contenders"][0]
     assert run["n_features"] == 4 * 2 * 16 and run["C"] in record["classifier"]["C_grid"]
+    assert record["encoder"]["alpha_grid"] == [0.0, 0.25, 0.5, 1.0]
+    assert run["alpha"] in record["encoder"]["alpha_grid"]
+    assert record["alpha"] == record["encoder"]["chosen_alpha"] == run["alpha"]
+    for row in record["contenders"][2:]:  # every filter baseline chooses its own threshold
+        assert np.all(np.isin(row["alpha"], record["encoder"]["alpha_grid"]))
     assert 0.8 < result.accuracy <= 1.0  # 10 classes: chance is 0.1
-    assert "run: ica (k=16)" in result.table()
+    table = result.table()
+    assert "run: ica (k=16)" in table and "random filters (k=16), mean of 3" in table
+
+
+def test_threshold_chosen_by_cv_and_recorded(tiny_run):
+    result = evaluate(tiny_run, "digits", alpha="0,1", baselines="random", random_draws=2,
+                      progress=False, write=False)
+    record = result.record
+    assert record["encoder"]["alpha_grid"] == [0.0, 1.0] and record["random_draws"] == 2
+    run, random = record["contenders"]
+    grid = np.array(run["cv_grid"])  # rows: alpha, columns: C
+    assert grid.shape == (2, len(record["classifier"]["C_grid"]))
+    i, j = np.unravel_index(np.argmax(grid), grid.shape)  # the first maximum wins
+    assert run["alpha"] == [0.0, 1.0][i] == record["alpha"]
+    assert run["C"] == record["classifier"]["C_grid"][j] == record["C"]
+    assert run["cv_accuracy"] == grid[i, j]
+    assert len(random["draws"]) == 2 and len(random["alpha"]) == 2
+    accuracies = [d["accuracy"] for d in random["draws"]]
+    assert random["accuracy"] == pytest.approx(np.mean(accuracies))
+    assert random["accuracy_std"] == pytest.approx(np.std(accuracies, ddof=1))
+    lead = record["comparison"]["random"]["difference"]
+    assert lead == pytest.approx(run["accuracy"] - random["accuracy"])
+    fixed = evaluate(tiny_run, "digits", alpha=0.25, baselines="none", progress=False,
+                     write=False)
+    assert fixed.rows[0]["alpha"] == 0.25 and len(fixed.rows[0]["cv_grid"]) == 1
 
 
 def test_transform_encoder_and_one_patch_per_image(tmp_path, tiny_run):
@@ -214,15 +302,18 @@ def test_run_without_model(tmp_path, tiny_run):
 # -- the command ----------------------------------------------------------------------------
 def test_cli_evaluate(tiny_run, capsys):
     assert cli.main(["evaluate", str(tiny_run), "--dataset", "digits", "--baselines",
-                     "raw,random", "--quiet"]) == 0
+                     "raw,random", "--alpha", "0,0.5", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "raw pixels" in out and "random filters (k=16)" in out and "evaluation.json" in out
+    record = json.loads((tiny_run / "evaluation.json").read_text())
+    assert record["encoder"]["alpha_grid"] == [0.0, 0.5]
 
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--dataset", "nope"], "unknown dataset"),
     (["--baselines", "x"], "unknown x"),
     (["--test-size", "2"], "--test-size 2"),
+    (["--alpha", "0,-1"], "--alpha 0,-1: expected a number >= 0"),
 ])
 def test_cli_usage_errors(tiny_run, capsys, args, message):
     assert cli.main(["evaluate", str(tiny_run), "--quiet", *args]) == 2

@@ -3,6 +3,7 @@ summary and the report; resume evaluates without retraining; bad ``evaluate`` ke
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,9 @@ TINY_ICA = {
     "model": {"kind": "ica", "n_components": 16},
     "trainer": {"max_iter": 2},
 }
-SWEEP = {"grid": {"model.n_components": [8, 16]}, "evaluate": {"dataset": "digits"}}
+#: One soft threshold (no CV over the default grid): the sweep plumbing is under test here.
+SWEEP = {"grid": {"model.n_components": [8, 16]},
+         "evaluate": {"dataset": "digits", "alpha": 0.5}}
 
 
 def _status(sweep: Path, name: str) -> dict:
@@ -31,8 +34,8 @@ def _status(sweep: Path, name: str) -> dict:
 
 def test_evaluated_sweep_summary_report_and_resume(tmp_path):
     plan = load_sweep(write_sweep(tmp_path, SWEEP, base=TINY_ICA))
-    assert plan.evaluate == {"baselines": "none", "dataset": "digits"}
-    assert "then evaluated: baselines=none, dataset=digits" in format_plan(plan)
+    assert plan.evaluate == {"baselines": "none", "dataset": "digits", "alpha": 0.5}
+    assert "then evaluated: baselines=none, dataset=digits, alpha=0.5" in format_plan(plan)
     sweep = tmp_path / "sweep"
     with LocalExecutor(2) as pool:
         result = run_sweep(plan, sweep, executor=pool, progress=False)
@@ -46,7 +49,10 @@ def test_evaluated_sweep_summary_report_and_resume(tmp_path):
         assert "accuracy" in plot_metrics(summary_columns(rows, plan), plan)
         assert (sweep / "metrics.png").stat().st_size > 0
         for run in plan.runs:
-            assert (sweep / "runs" / run.name / "evaluation.json").is_file()
+            record = json.loads((sweep / "runs" / run.name / "evaluation.json").read_text())
+            assert record["encoder"]["alpha_grid"] == [0.5]
+            assert record["accuracy"] == pytest.approx(float(
+                next(r for r in rows if r["name"] == run.name)["accuracy"]))
 
         # A finished run without an accuracy is evaluated on resume, not retrained.
         name = plan.runs[0].name

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 from trainer_helpers import Interrupt
 
+import sparselearn.objectives.penalties as penalties
 import sparselearn.trainers.ica as ica
-from sparselearn.objectives import ICAReconstruction, ICASparsity
+import sparselearn.trainers.orthonormal_ica as orthonormal_ica
+from sparselearn.objectives import ICAReconstruction, ICASparsity, SmoothedL1Penalty
 from sparselearn.patches import amari_distance
 from sparselearn.trainers import OrthonormalICA
 
@@ -41,7 +43,7 @@ def _relative(a, b):
 def test_fused_pass_equals_the_multi_pass_formulas(k, n, m, epsilon):
     """Value, gradient, slope and Σ|y| of one pass equal the separate evaluations (1e-12)."""
     W, x = _problem(k, n, m)
-    fused = ica._fixed_point_pass(W, x, epsilon)
+    fused = ica.fixed_point_pass(W, x, SmoothedL1Penalty(epsilon))
     value, grad = ICASparsity(epsilon).value_and_grad({"W": W, "x": x}, "W")
     assert abs(fused.value - value) <= 1e-12 * value
     assert _relative(fused.G, grad / m) <= 1e-12
@@ -50,7 +52,7 @@ def test_fused_pass_equals_the_multi_pass_formulas(k, n, m, epsilon):
     assert fused.W is W and fused.G.dtype == W.dtype == fused.slope.dtype
 
     # value only (the record's pass): the same value and Σ|y|, no gradient
-    light = ica._fixed_point_pass(W, x, epsilon, gradient=False)
+    light = ica.fixed_point_pass(W, x, SmoothedL1Penalty(epsilon), gradient=False)
     assert light.G is None and light.slope is None
     assert abs(light.value - value) <= 1e-12 * value
     assert abs(light.abs_sum - fused.abs_sum) <= 1e-12 * fused.abs_sum
@@ -59,17 +61,17 @@ def test_fused_pass_equals_the_multi_pass_formulas(k, n, m, epsilon):
 def test_fused_pass_smoothed_slope_and_float32():
     """``slope_epsilon`` changes only the slope; float32 stays float32 (to float32 accuracy)."""
     W, x = _problem(8, 10, 5000)
-    plain = ica._fixed_point_pass(W, x, 1e-6)
-    smooth = ica._fixed_point_pass(W, x, 1e-6, slope_epsilon=1e-2)
+    plain = ica.fixed_point_pass(W, x, SmoothedL1Penalty(1e-6))
+    smooth = ica.fixed_point_pass(W, x, SmoothedL1Penalty(1e-6), SmoothedL1Penalty(1e-2))
     assert smooth.value == pytest.approx(plain.value, rel=1e-12)
     assert _relative(smooth.G, plain.G) <= 1e-12
     assert _relative(smooth.slope, _old_slope(W, x, 1e-2)) <= 1e-12
 
     W32, x32 = W.astype(np.float32), x.astype(np.float32)
-    single = ica._fixed_point_pass(W32, x32, 1e-2, slope_epsilon=3e-2)
+    single = ica.fixed_point_pass(W32, x32, SmoothedL1Penalty(1e-2), SmoothedL1Penalty(3e-2))
     assert single.G.dtype == np.float32 and single.slope.dtype == np.float32
-    reference = ica._fixed_point_pass(W32.astype(np.float64), x32.astype(np.float64), 1e-2,
-                                      slope_epsilon=3e-2)
+    reference = ica.fixed_point_pass(W32.astype(np.float64), x32.astype(np.float64),
+                                     SmoothedL1Penalty(1e-2), SmoothedL1Penalty(3e-2))
     assert single.value == pytest.approx(reference.value, rel=1e-5)
     assert _relative(single.G, reference.G) <= 1e-4
     assert _relative(single.slope, reference.slope) <= 1e-4
@@ -124,13 +126,13 @@ def test_reconstruction_from_the_covariance_equals_the_direct_one():
 def test_one_pass_per_step_and_none_for_the_record(laplace_mixture, monkeypatch):
     """A fit makes one pass at the start and one per step tried; the records make none."""
     calls = []
-    original = ica._fixed_point_pass
+    original = orthonormal_ica.fixed_point_pass
 
     def counting(*args, **kwargs):
         calls.append(kwargs.get("gradient", True))
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(ica, "_fixed_point_pass", counting)
+    monkeypatch.setattr(orthonormal_ica, "fixed_point_pass", counting)
     model = OrthonormalICA(solver="fixed_point", inner_iter=2, max_iter=4, tol=0.0,
                            random_state=0).fit(laplace_mixture["X"][:5000])
     assert all(r["damping"] == 0.0 for r in model.history_)  # no step rejected here
@@ -153,7 +155,7 @@ def test_smoothed_curvature_unmixes_in_a_few_steps(laplace_mixture):
 def test_uphill_steps_are_damped_not_taken(laplace_mixture, monkeypatch):
     """A curvature estimate far too small overshoots; the damping keeps J non-increasing and
     still lowers it (the damped step tends to a projected gradient step)."""
-    monkeypatch.setattr(ica, "_CURVATURE_SMOOTHING", 0.3)
+    monkeypatch.setattr(penalties, "CURVATURE_SMOOTHING", 0.3)
     model = OrthonormalICA(solver="fixed_point", inner_iter=2, max_iter=8, tol=0.0,
                            random_state=0).fit(laplace_mixture["X"][:5000])
     objective = [r["objective"] for r in model.history_]

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from sparselearn.trainers import SparseCoding, TopographicSparseCoding
+from sparselearn.trainers.coding_steps import column_fista as _column_fista
 from sparselearn.trainers.solvers import accelerated_gradient
-from sparselearn.trainers.sparse_coding import _column_fista
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,259 @@
+r"""Orthonormal ICA (UFLDL's ICA exercise): sparse responses under ``W Wᵀ = I``."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from sparselearn.objectives import Penalty
+
+from .base import NonFiniteObjective, guarded
+from .fixed_point import ResponsePass, fixed_point_chunk, fixed_point_pass
+from .ica_base import ICA_PARAMETERS, ICABase, mean_abs_response
+from .linalg import symmetric_orthonormalize
+from .solvers import projected_gradient
+from .state import Callback
+from .validation import Interval, Options
+
+__all__ = ["OrthonormalICA"]
+
+
+class OrthonormalICA(ICABase):
+    r"""ICA with orthonormal filters on whitened data (UFLDL ICA exercise).
+
+    .. math:: \min_W \; J(W) = \frac{1}{m}\sum \varphi\big(V (Wx)^{\circ 2}\big)
+              \quad \text{s.t.} \quad W W^T = I,
+
+    by default :math:`\varphi(u) = \sqrt{u + \epsilon}` and ``V = I``. ``X`` is
+    ``(n_samples, n_features)``, transposed inside to ``x`` (``n × m``); it must be white
+    (identity covariance) for the constraint to make sense. ``n_components ≤ n_features``.
+
+    **Solvers.** ``solver="fixed_point"``: the symmetric FastICA-style fixed-point step
+    ``W ← sym((D + μI) W − G)`` with ``G = ∇J`` and ``D`` the mean slope of the contrast times
+    the data's mean variance (:mod:`trainers.fixed_point`; derivation in
+    ``docs/fixed_point_ica.md``), one fused pass over the data per step, uphill steps rejected
+    and damped. ``solver="projected_gradient"``: a gradient step, then the symmetric
+    projection ``W ← (WWᵀ)^(−1/2) W`` (``UVᵀ`` of the SVD), with an Armijo backtracking line
+    search that shrinks the step on failure and doubles it after success. ``solver="auto"``
+    (default): the fixed point where it applies (a penalty with a second derivative, no
+    grouping), else the projected gradient; on ICA mixtures and on natural image patches the
+    fixed point reaches a given objective in fewer passes over the data
+    (``benchmarks/RESULTS.md``). Each outer iteration takes
+    ``inner_iter`` accepted steps (fixed point: at most ``inner_iter + 20`` tries); the
+    history record at the end reuses the last pass (no extra pass over the data).
+
+    Parameters
+    ----------
+    n_components : int or None
+        Number of filters ``k`` (default ``n_features``).
+    epsilon : float
+        Smoothing ε of the smoothed L1 penalty (UFLDL's exercise: 1e-6 at its covariance
+        ``I/m``, about 0.02 at unit variance).
+    penalty : str, mapping, Penalty or layer table
+        The sparsity penalty φ (default ``"smoothed_l1"`` with ``epsilon``); see
+        :mod:`trainers.parts`. ``solver="fixed_point"`` needs a :class:`~objectives.Penalty`
+        with ``d2phi`` (it uses φ″).
+    grouping : None or mapping
+        Pool the squared responses over a torus (``{"grid": (r, c), "pool": 3}``): a
+        topographic orthonormal ICA; projected gradient only.
+    step_size : float
+        First trial step of the line search (``solver="projected_gradient"`` only).
+    solver : {"auto", "fixed_point", "projected_gradient"}
+        The solver (see *Solvers*); ``"auto"`` picks the fixed point where it applies.
+    max_iter : int
+        Outer iterations; each takes ``inner_iter`` accepted projected-gradient steps, or
+        ``inner_iter`` accepted fixed-point steps (at most ``inner_iter + 20`` tries).
+    inner_iter : int
+        Steps per outer iteration (the unit of checkpoints and history records).
+    tol : float
+        Stop when the relative objective change between outer iterations is below ``tol``.
+    random_state, dtype, callbacks, preprocessor
+        As in :class:`~sparselearn.trainers.SparseCoding`.
+    whiten : {False, "unit-variance"}
+        ``False`` (default): ``X`` is already white (the configs whiten in their data step).
+        ``"unit-variance"``: centre ``X`` and whiten it inside ``fit`` (PCA to unit variance, as
+        FastICA's ``whiten="unit-variance"``), so raw data can be passed; ``transform`` applies
+        the same centring and whitening.
+    w_init : array-like of shape (n_components, n_whitened_features), optional
+        Initial filters (in the whitened space when ``whiten`` is set); replaces the random
+        start and is processed like it (orthonormalised, or scaled to unit rows). Not modified.
+    blas_threads : int or None
+        Maximum BLAS threads used by ``fit``, ``transform`` and ``inverse_transform``
+        (threadpoolctl); None leaves the BLAS default. Default 1: the matrices are small.
+
+    Attributes
+    ----------
+    components_ : ndarray (n_components, n_features)
+        Filters as rows (orthonormal, in the whitened space; ``W @ whitening_`` with
+        ``whiten``).
+    mean_ : ndarray (n_features,)
+        Mean removed before whitening (zeros when ``whiten=False``).
+    mixing_ : ndarray (n_features, n_components)
+        Pseudo-inverse of ``components_``: ``transform(X) @ mixing_.T + mean_`` gives ``X``
+        back for a complete model.
+    whitening_ : ndarray (n_whitened_features, n_features)
+        Only with ``whiten``: the whitening matrix applied to ``X − mean_``.
+    history_ : list of dict
+        Records with ``objective``, ``ica_sparsity`` (the sparsity term's name),
+        ``ica_reconstruction``,
+        ``reconstruction_error``, ``sparsity`` (mean |Wx|), ``step_size`` (last accepted step;
+        NaN for ``"fixed_point"``, which records ``inner_steps`` and ``damping``),
+        ``wall_time``, ``eval_time``, ``eval_share``.
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        **ICA_PARAMETERS, "step_size": Interval(float, 0.0, None, closed="neither"),
+        "solver": Options(("auto", "fixed_point", "projected_gradient"))}
+
+    def __init__(
+        self,
+        n_components: int | None = None,
+        *,
+        epsilon: float = 1e-6,
+        penalty: Any = "smoothed_l1",
+        grouping: Any = None,
+        step_size: float = 1.0,
+        solver: str = "auto",
+        max_iter: int = 300,
+        inner_iter: int = 10,
+        tol: float = 1e-9,
+        random_state: Any = None,
+        dtype: Any = None,
+        callbacks: list[Callback] | None = None,
+        preprocessor: Any = None,
+        whiten: str | bool = False,
+        w_init: Any = None,
+        blas_threads: int | None = 1,
+    ) -> None:
+        self.n_components = n_components
+        self.epsilon = epsilon
+        self.penalty = penalty
+        self.grouping = grouping
+        self.step_size = step_size
+        self.solver = solver
+        self.max_iter = max_iter
+        self.inner_iter = inner_iter
+        self.tol = tol
+        self.random_state = random_state
+        self.dtype = dtype
+        self.callbacks = callbacks
+        self.preprocessor = preprocessor
+        self.whiten = whiten
+        self.w_init = w_init
+        self.blas_threads = blas_threads
+
+    def _setup(self, x: np.ndarray) -> None:
+        super()._setup(x)
+        if self._k > x.shape[0]:
+            raise ValueError(
+                f"OrthonormalICA: parameter 'n_components' must be at most n_features = "
+                f"{x.shape[0]} (orthonormal rows); got {self._k!r}."
+            )
+        # one fused pass gives value, Σ|y| (and the fixed-point step): a penalty, no pooling
+        self._fused = isinstance(self._penalty, Penalty) and self._V is None
+        newton = self._fused and type(self._penalty).d2phi is not Penalty.d2phi
+        if self.solver == "fixed_point" and not newton:
+            raise ValueError(
+                "OrthonormalICA: solver='fixed_point' needs a Penalty with a second derivative "
+                "(d2phi) and no grouping; use solver='projected_gradient' for a layer "
+                f"table or a grouping (penalty={self.penalty!r}, grouping={self.grouping!r})"
+            )
+        self._solver = self.solver if self.solver != "auto" else \
+            ("fixed_point" if newton else "projected_gradient")
+
+    def _initialize(self, x, rng):
+        return {"W": symmetric_orthonormalize(self._initial_W(x, rng))}
+
+    def _whitened_dimension(self, rank: int, n: int) -> int:
+        return self.n_components if self.n_components is not None else rank
+
+    def _initial_solver_state(self) -> dict[str, Any]:
+        return {"step_size": float(self.step_size), "damping": 0.0}
+
+    def _objective_terms(self, x: np.ndarray):
+        return (1.0 / x.shape[1]) * self._sparsity
+
+    def _prepare(self, x: np.ndarray) -> None:
+        super()._prepare(x)
+        self._pass_cache: ResponsePass | None = None  # the last pass, keyed by its W
+        if self._fused:
+            # the mean response variance σ² = tr(x xᵀ)/(n m): 1 on white data. The Newton
+            # curvature of a row is E[g′]·σ² (the Hessian E[g′(y) x xᵀ] ≈ E[g′] C with C = σ²I), so
+            # the step is the same whatever the overall scale of the data (with ε scaled as σ²)
+            variance = float(np.trace(self._reconstruction.C, dtype=np.float64)) / x.size
+            self._slope_penalty = self._penalty.for_slope(variance)
+            self._curvature_scale = variance
+
+    def _cached_pass(self, W: np.ndarray) -> ResponsePass | None:
+        """The cached pass if it was made at exactly this ``W`` (same fit, same data)."""
+        cached = getattr(self, "_pass_cache", None)
+        if cached is not None and np.array_equal(cached.W, W):
+            return cached
+        return None
+
+    def _cache(self, result: ResponsePass) -> None:
+        """Keep ``result`` with a private copy of its ``W`` (a callback may change ``W``)."""
+        result.W = result.W.copy()
+        self._pass_cache = result
+
+    def _iterate(self, x, params, rng, clock):
+        if self._solver == "fixed_point":
+            return self._fixed_point_chunk(x, params["W"], clock)
+        term = self._objective_terms(x)
+
+        def fun(W: np.ndarray) -> tuple[float, np.ndarray]:
+            return term.value_and_grad({"W": W, "x": x}, "W")
+
+        result = projected_gradient(
+            guarded(clock.timed(fun)), params["W"], symmetric_orthonormalize,
+            self._solver_state["step_size"], self.inner_iter,
+        )
+        self._solver_state["step_size"] = 2.0 * result.step_size
+        return {"W": result.x}, x, {"step_size": result.step_size, "inner_evals": result.n_eval}
+
+    def _fixed_point_chunk(self, x, W, clock):
+        """``inner_iter`` accepted fixed-point steps (:func:`fixed_point_chunk`)."""
+        penalty, slope_penalty = self._penalty, self._slope_penalty
+
+        scale = self._curvature_scale
+
+        def evaluate(W: np.ndarray) -> ResponsePass:
+            result = fixed_point_pass(W, x, penalty, slope_penalty)
+            if not np.isfinite(result.value):
+                if not np.isfinite(W).all():
+                    raise NonFiniteObjective("iterate is not finite")
+                raise NonFiniteObjective(f"objective is {result.value!r}")
+            result.slope *= result.slope.dtype.type(scale)  # the curvature E[g′]·σ²
+            return result
+
+        evaluate = clock.timed(evaluate)
+        current = self._cached_pass(W)
+        if current is None or current.G is None:
+            current = evaluate(W)
+        damping = float(self._solver_state.get("damping", 0.0))
+        W, current, damping, steps = fixed_point_chunk(evaluate, W, current, damping,
+                                                       self.inner_iter)
+        self._solver_state["damping"] = damping
+        self._cache(current)
+        return {"W": W}, x, {"step_size": float("nan"), "inner_steps": steps,
+                             "damping": damping}
+
+    def _measure(self, x, params, clock):
+        """The record at ``W``: the objective optimised, from the cached pass when there is one
+        (else one value pass), and the reconstruction error from ``C = x xᵀ``."""
+        W = params["W"]
+        k, m = W.shape[0], x.shape[1]
+        reconstruction = clock.call(self._reconstruction.value, {"W": W})
+        if self._fused:
+            current = self._cached_pass(W)
+            if current is None:
+                current = clock.call(fixed_point_pass, W, x, self._penalty, gradient=False)
+                self._cache(current)
+            value, sparsity = current.value, current.abs_sum / (k * m)
+        else:
+            value = clock.call(self._sparsity.value, {"W": W, "x": x})
+            sparsity = clock.call(mean_abs_response, W, x)
+        return {"objective": value / m, self._sparsity.name: value,
+                "reconstruction_error": reconstruction / m, "sparsity": sparsity,
+                "ica_reconstruction": reconstruction}
