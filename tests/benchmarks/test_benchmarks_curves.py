@@ -72,7 +72,8 @@ def _assert_pictures(body: str, folder: Path) -> list[str]:
 def test_ica_section_rows_have_one_dtype_and_curves_are_written(bench, tmp_path, monkeypatch):
     ica = bench("bench_ica")
     common = bench("bench_common")
-    monkeypatch.setattr(ica, "_grid", lambda settings: ([(4, 1500)], [(2, 1500)]))
+    monkeypatch.setattr(ica, "_grid", lambda settings: [ica.Case("synthetic", 4, 1500),
+                                                        ica.Case("patches", 2, 1500)])
     settings = common.Settings(quick=True, contenders=("ours", "sklearn"),
                                images_dir=str(tmp_path / "images"))
     section = ica.run(settings)

@@ -9,11 +9,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_run_quick_gradients_ours_only(tmp_path: Path) -> None:
+def test_run_quick_gradients_and_profile_ours_only(tmp_path: Path) -> None:
     output = tmp_path / "RESULTS.md"
     done = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--only", "gradients",
-         "--contenders", "ours", "--output", str(output)],
+         "profile", "--contenders", "ours", "--output", str(output)],
         capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr[-2000:]
@@ -24,6 +24,10 @@ def test_run_quick_gradients_ours_only(tmp_path: Path) -> None:
     assert "ours (direct)" in text and "ours (precomputed)" in text
     assert "ours (precomputed, fixed codes)" in text and "prototype" not in text
     assert "not timed: differs" not in text
+    assert "## Profile: fixed-point ICA step" in text
+    profile = text[text.index("## Profile: fixed-point ICA step"):]
+    assert "| float64 | fixed_point_pass" in profile and "| float32 | fixed_point_pass" in profile
+    assert "Failed" not in profile
 
 
 def test_run_rejects_unknown_contender(tmp_path: Path) -> None:
@@ -34,3 +38,14 @@ def test_run_rejects_unknown_contender(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "unknown contenders" in done.stderr
+
+
+def test_run_rejects_unknown_ica_sizes(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--ica-sizes", "huge",
+         "--output", str(tmp_path / "R.md")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 2
+    assert "--ica-sizes" in done.stderr and "huge" in done.stderr
+    assert not (tmp_path / "R.md").exists()

@@ -34,6 +34,12 @@ def _env() -> dict[str, str]:
     return {**os.environ, "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
 
 
+def _interruptible() -> None:
+    """Give the child Python's default Ctrl-C handling even when this test runs in the
+    background (a shell's ``&`` starts it with SIGINT ignored, which children inherit)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _foreign_lock(folder: Path, pid: int = 4242, command: str = "sparselearn train x") -> int:
     """Lock ``folder`` as another process would (a descriptor of its own, outside this
     process's lock registry) and return the descriptor."""
@@ -249,8 +255,8 @@ else:
 def test_ctrl_c_while_importing_exits_130_with_one_line(tmp_path, module, entry):
     args = ["train", "ica"] if entry == "-m" else ["ica"]
     proc = subprocess.run([sys.executable, "-c", _HARNESS, module, entry, *args, "--out",
-                           str(tmp_path / "run")], env=_env(), capture_output=True, text=True,
-                          timeout=120, cwd=tmp_path)
+                           str(tmp_path / "run")], env=_env(), preexec_fn=_interruptible,
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 130, proc.stderr
     assert proc.stderr.strip() == "sparselearn: interrupted while starting; nothing was written"
     assert not (tmp_path / "run").exists()
@@ -260,6 +266,7 @@ def test_ctrl_c_while_importing_exits_130_with_one_line(tmp_path, module, entry)
 def test_real_sigint_while_numpy_loads(tmp_path):
     """SIGINT sent as soon as numpy's extension is mapped into the process (the imports)."""
     proc = subprocess.Popen([sys.executable, TRAIN, "ica", "--out", str(tmp_path / "run")],
+                            preexec_fn=_interruptible,
                             env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, cwd=tmp_path)
     try:
