@@ -671,7 +671,11 @@ def _targets(results) -> list[Target]:
                     flags.append(None)
                     continue
                 row = v.rows.get(OURS)
-                if ours.error or row is None or row.get("budget") is None:
+                if ours.error:
+                    parts.append(f"{problem.name}: ours failed ({ours.error})")
+                    flags.append(False)
+                    continue
+                if row is None or row.get("budget") is None:
                     cut = (f" (trace cut at {fmt(ours.own_time)} s, past {CUT:g}× the "
                            "peer's time)" if ours.cut else "")
                     parts.append(f"{problem.name}: ours never reaches {peer}'s final "

@@ -190,9 +190,15 @@ def mark_status(path: str | os.PathLike, **fields: Any) -> None:
     rd.write_status(path, **status)
 
 
-def clear_run(path: str | os.PathLike) -> None:
-    """Remove a failed or never-checkpointed run directory before running it again (not one
-    that another process holds locked: the worker then reports it in use)."""
+def clear_run(path: str | os.PathLike, wait: float = 10.0) -> None:
+    """Remove a failed or never-checkpointed run directory before running it again.
+
+    A worker of a broken pool (one lost worker takes its siblings down) may still be exiting
+    and holding the folder's lock: wait up to ``wait`` seconds for it to go; a folder still
+    held then is left alone (the worker reports it in use)."""
+    deadline = time.monotonic() + wait
+    while holder(path) is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
     if holder(path) is None:
         shutil.rmtree(path, ignore_errors=True)
 
