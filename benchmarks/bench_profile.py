@@ -8,6 +8,9 @@ m = 5,000), ``W`` a random orthonormal k × n (k = n), float64 and float32. Time
   makes (``Wx``, the element-wise work, ``g(Wx) xᵀ``), with ``penalty`` the default
   ``SmoothedL1Penalty`` of ``OrthonormalICA`` and ``slope_penalty = penalty.for_slope(1)``
   (unit variance, as the trainer does on white data);
+- the same pass without the record's sums (``record=False``: ``Σ|y|`` skipped, as in every
+  step but the last of an outer iteration), and a smooth-start pass (``step_penalty`` the
+  penalty smoothed to 10, unit variance);
 - the two bare products over the same column blocks the pass uses, written into preallocated
   arrays: ``Y = W x_b`` and ``G += Y x_bᵀ`` (the floor: 2 k n m multiply-adds each);
 - the element-wise part alone over the same blocks: ``Σ|y|``, ``u = y²`` and
@@ -99,16 +102,30 @@ def profile_fixed_point(n: int, m: int, dtype: str, repeat: int, seed: int = 0
             np.matmul(y, b.T, out=G_block)
             np.add(G, G_block, out=G)
 
+    from sparselearn.trainers import fixed_point
+
+    every = getattr(fixed_point, "SLOPE_EVERY", 1)
+
     def elementwise() -> None:
-        for y, t, s in zip(Y, T, spare, strict=True):
+        for index, (y, t, s) in enumerate(zip(Y, T, spare, strict=True)):
             float(np.abs(y, out=t).sum(dtype=np.float64))
             np.multiply(y, y, out=t)
-            penalty.contrast(y, t, slope_penalty, s)
+            if every == 1:
+                penalty.contrast(y, t, slope_penalty, s)
+            else:
+                penalty.contrast(y, t, slope_penalty, s, index % every == 0)
+
+    smooth = penalty.smoothed(10.0) if hasattr(penalty, "smoothed") else None
 
     M = W + 0.01 * rng.standard_normal(W.shape).astype(dt)
     fns = {
         "fixed_point_pass (Wx, element-wise, g(Wx)xᵀ)":
             lambda: fixed_point_pass(W, x, penalty, slope_penalty),
+        "  without the record's sums (record=False: a step that is not the last of an outer "
+        "iteration)": lambda: fixed_point_pass(W, x, penalty, slope_penalty, record=False),
+        "  smooth start, without the record's sums":
+            lambda: fixed_point_pass(W, x, penalty, smooth, step_penalty=smooth, level=10.0,
+                                     record=False),
         "the two products alone (Wx_b, g x_bᵀ; same blocks)": products,
         "  Wx alone": first_product,
         "  g(Wx) xᵀ alone": second_product,
@@ -124,6 +141,9 @@ def profile_fixed_point(n: int, m: int, dtype: str, repeat: int, seed: int = 0
     flop = {"fixed_point_pass (Wx, element-wise, g(Wx)xᵀ)": 4.0 * k * n * m,
             "the two products alone (Wx_b, g x_bᵀ; same blocks)": 4.0 * k * n * m,
             "  Wx alone": 2.0 * k * n * m, "  g(Wx) xᵀ alone": 2.0 * k * n * m,
+            "  without the record's sums (record=False: a step that is not the last of an outer "
+            "iteration)": 4.0 * k * n * m,
+            "  smooth start, without the record's sums": 4.0 * k * n * m,
             "one accepted step inside OrthonormalICA(solver=\"fixed_point\").fit":
                 4.0 * k * n * m}
     rows = []

@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ._sums import fast_total
+from ._sums import _ones, fast_total
 
 __all__ = ["PENALTIES", "CauchyPenalty", "Penalty", "SmoothedL1Penalty", "make_penalty",
            "register_penalty"]
@@ -100,16 +100,24 @@ class Penalty:
         mean response variance (default: this penalty)."""
         return self
 
+    def smoothed(self, level: float) -> Penalty | None:
+        """A smoother member of this penalty's family at smoothing ``level`` (in the units of
+        ``u``), for the fixed-point solver's smooth start; None (the default): no such family,
+        the solver starts on this penalty."""
+        return None
+
     def contrast(self, Y: np.ndarray, u: np.ndarray, slope_penalty: Penalty,
-                 spare: tuple[np.ndarray, np.ndarray]) -> tuple[float, np.ndarray]:
+                 spare: tuple[np.ndarray, np.ndarray],
+                 with_slope: bool = True) -> tuple[float, np.ndarray | None]:
         r"""The fixed-point step's element-wise work on one block of responses.
 
         With ``u = Y∘Y``: overwrite ``Y`` with :math:`g(Y) = 2Y\varphi'(u)` and return
-        :math:`\sum\varphi(u)` and the row sums of :math:`g'(Y)` under ``slope_penalty``
-        (float64, one per row). ``u`` and the two ``spare`` arrays (of ``Y``'s shape and dtype)
-        may be overwritten.
+        :math:`\sum\varphi(u)` and (``with_slope``, else None) the row sums of :math:`g'(Y)`
+        under ``slope_penalty`` (float64, one per row). ``u`` and the two ``spare`` arrays (of
+        ``Y``'s shape and dtype) may be overwritten.
         """
-        slope = slope_penalty.slope(u).sum(axis=1, dtype=np.float64)
+        slope = (slope_penalty.slope(u).sum(axis=1, dtype=np.float64) if with_slope
+                 else None)
         value = self.value_and_weight(u)
         Y *= u
         return value, slope
@@ -253,28 +261,34 @@ class SmoothedL1Penalty(Penalty):
         root *= root * root
         return np.divide(self.epsilon, root, out=root)
 
-    def contrast(self, Y, u, slope_penalty, spare):
-        """Fused: one square root per entry, ``g(Y) = Y/√(u+ε)``, slope ``ε_D/(u+ε_D)^{3/2}``."""
+    def contrast(self, Y, u, slope_penalty, spare, with_slope=True):
+        """Fused: one square root per entry, ``g(Y) = Y/√(u+ε)``, slope ``ε_D/(u+ε_D)^{3/2}``;
+        sums by BLAS (:mod:`objectives._sums`)."""
         if not isinstance(slope_penalty, SmoothedL1Penalty):
-            return super().contrast(Y, u, slope_penalty, spare)
+            return super().contrast(Y, u, slope_penalty, spare, with_slope)
         R, S = spare
         eps, eps_d = self.epsilon, slope_penalty.epsilon
+        ones = _ones(u.dtype, u.shape[1])
+        slope = None
         if eps_d == eps:
             u += eps
             np.sqrt(u, out=R)
-            value = float(R.sum(dtype=np.float64))
+            value = fast_total(R)
             np.divide(Y, R, out=Y)  # g(y)
-            u *= R  # (y² + ε)^{3/2}
-            np.divide(eps_d, u, out=u)
-            return value, u.sum(axis=1, dtype=np.float64)
-        np.add(u, eps_d, out=R)
-        np.sqrt(R, out=S)
-        R *= S  # (y² + ε_D)^{3/2}
-        np.divide(eps_d, R, out=R)
-        slope = R.sum(axis=1, dtype=np.float64)
+            if with_slope:
+                u *= R  # (y² + ε)^{3/2}
+                np.divide(eps_d, u, out=u)
+                slope = np.dot(u, ones).astype(np.float64, copy=False)
+            return value, slope
+        if with_slope:
+            np.add(u, eps_d, out=R)
+            np.sqrt(R, out=S)
+            R *= S  # (y² + ε_D)^{3/2}
+            np.divide(eps_d, R, out=R)
+            slope = np.dot(R, ones).astype(np.float64, copy=False)
         u += eps
         np.sqrt(u, out=u)
-        value = float(u.sum(dtype=np.float64))
+        value = fast_total(u)
         np.divide(Y, u, out=Y)  # g(y)
         return value, slope
 
@@ -283,6 +297,11 @@ class SmoothedL1Penalty(Penalty):
         zero instead of √ε (see ``docs/fixed_point_ica.md``)."""
         eps_d = max(self.epsilon, CURVATURE_SMOOTHING * float(variance))
         return self if eps_d == self.epsilon else SmoothedL1Penalty(eps_d)
+
+    def smoothed(self, level: float) -> Penalty | None:
+        """:math:`\\sqrt{u + \\max(\\epsilon, \\text{level})}`: for a large level nearly
+        quadratic in ``u`` (a kurtosis-like contrast, which unmixes a random start quickly)."""
+        return None if level <= self.epsilon else SmoothedL1Penalty(level)
 
     def table(self) -> list[dict]:
         return [{"weight": "I", "activation": {"add_epsilon": self.epsilon}},
@@ -317,6 +336,10 @@ class CauchyPenalty(Penalty):
     def d2phi(self, u):
         d = 1.0 / (u + self.sigma * self.sigma)
         return -(d * d)
+
+    def smoothed(self, level: float) -> Penalty | None:
+        """:math:`\\log(1 + u/\\max(\\sigma^2, \\text{level}))`."""
+        return None if level <= self.sigma ** 2 else CauchyPenalty(math.sqrt(level))
 
     def table(self) -> list[dict]:
         return [{"weight": "I", "activation": {"scale": 1.0 / (self.sigma * self.sigma)}},

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from scipy.linalg import get_blas_funcs
 
 from sparselearn.objectives import Penalty
 from sparselearn.objectives.blocks import iter_column_blocks
@@ -30,8 +31,8 @@ from sparselearn.objectives.blocks import iter_column_blocks
 from .base import NonFiniteObjective
 from .linalg import symmetric_orthonormalize
 
-__all__ = ["BLOCK_BYTES", "MAX_REJECTIONS", "ResponsePass", "fixed_point_chunk",
-           "fixed_point_pass"]
+__all__ = ["BLOCK_BYTES", "MAX_REJECTIONS", "SMOOTH_START", "SMOOTH_SWITCH", "ResponsePass",
+           "fixed_point_chunk", "fixed_point_pass"]
 
 #: Bytes of one ``k × b`` work block of the fused pass (a few blocks stay in the L2 cache).
 BLOCK_BYTES = 1 << 19
@@ -48,6 +49,20 @@ MIN_DAMPING = 1e-3
 #: chunk ends there, as at a standstill, and μ stays at that cap.
 MAX_DAMPING = 1e8
 
+#: The mean slope (the curvature estimate, which scales a step but does not move its fixed
+#: points) is taken from every this-many-th column block only: it costs most of the
+#: element-wise work of a block, and a few thousand columns estimate it well.
+SLOPE_EVERY = 2
+
+#: Smoothing of the penalty at the start of a fit, relative to the mean response variance σ²
+#: (:meth:`objectives.Penalty.smoothed`): a smooth contrast unmixes a random start in far
+#: fewer steps than a nearly non-smooth one (see ``docs/fixed_point_ica.md``).
+SMOOTH_START = 10.0
+
+#: The smooth start ends after the first step that moves no row by more than this in
+#: ``1 − |cos(w_new, w_old)|`` (the rows have settled near the smoothed problem's solution).
+SMOOTH_SWITCH = 0.3
+
 
 class ResponsePass:
     """What one pass over the data at ``W`` yields (see :func:`fixed_point_pass`).
@@ -56,25 +71,41 @@ class ResponsePass:
     ----------
     W : ndarray (k, n)
         The filters the pass was made at (the cache key).
-    value : float
-        ``Σ φ(y²)`` over all responses ``y = Wx``.
-    abs_sum : float
-        ``Σ |y|``.
+    value : float or None
+        ``Σ φ(y²)`` over all responses ``y = Wx`` under the objective's penalty (None when a
+        smoothed step's pass did not compute it).
+    abs_sum : float or None
+        ``Σ |y|`` (None when not asked for).
     G : ndarray (k, n) or None
-        ``(1/m) g(Wx) xᵀ``: the gradient of ``J``.
+        ``(1/m) g(Wx) xᵀ`` under the step's penalty: the gradient of its objective.
     slope : ndarray (k,) or None
-        ``(1/m) Σ_j g′(y_ij)`` per row (under the slope penalty).
+        ``Σ_j g′(y_ij)`` per row (under the slope penalty) over the columns of every
+        :data:`SLOPE_EVERY`-th block, divided by their count.
+    level : float or None
+        The smoothing of the step's penalty (None: the objective's own penalty).
+    step_value : float
+        ``Σ φ_s(y²)`` under the step's penalty (``value`` when ``level`` is None).
+    compare_value : float or None
+        ``Σ φ_c(y²)`` under the ``compare`` penalty of :func:`fixed_point_pass` (the value that
+        decides the step that ends the smooth start), else None.
     """
 
-    __slots__ = ("W", "abs_sum", "G", "slope", "value")
+    __slots__ = ("W", "abs_sum", "G", "compare_value", "level", "slope", "step_value",
+                 "value")
 
-    def __init__(self, W, value, abs_sum, G=None, slope=None) -> None:
+    def __init__(self, W, value, abs_sum, G=None, slope=None, level=None,
+                 step_value=None, compare_value=None) -> None:
         self.W, self.value, self.abs_sum, self.G, self.slope = W, value, abs_sum, G, slope
+        self.level = level
+        self.step_value = value if step_value is None else step_value
+        self.compare_value = compare_value
 
 
 def fixed_point_pass(W: np.ndarray, x: np.ndarray, penalty: Penalty,
                      slope_penalty: Penalty | None = None,
-                     gradient: bool = True) -> ResponsePass:
+                     gradient: bool = True, step_penalty: Penalty | None = None,
+                     level: float | None = None, record: bool = True,
+                     compare: Penalty | None = None) -> ResponsePass:
     """One fused pass over ``x``: value, ``Σ|y|``, and (``gradient``) ``G`` and the mean slope.
 
     Parameters
@@ -85,9 +116,17 @@ def fixed_point_pass(W: np.ndarray, x: np.ndarray, penalty: Penalty,
     penalty : Penalty
         :math:`\\varphi` of the objective.
     slope_penalty : Penalty, optional
-        The penalty whose :math:`g'` estimates the curvature (default ``penalty``).
+        The penalty whose :math:`g'` estimates the curvature (default: the step's penalty).
     gradient : bool
         Compute ``G`` and ``slope`` (else only the value and ``Σ|y|``: one product).
+    step_penalty : Penalty, optional
+        A smoothed penalty that drives the step (``G``, ``slope``, ``step_value``) instead of
+        ``penalty``; ``level`` is its smoothing, kept in the result.
+    record : bool
+        Compute ``Σ|y|`` and, with a ``step_penalty``, the objective's ``value`` (what a record
+        needs); skipped otherwise.
+    compare : Penalty, optional
+        Also compute ``Σ φ_c(y²)`` under this penalty (``compare_value``).
 
     Returns
     -------
@@ -97,51 +136,86 @@ def fixed_point_pass(W: np.ndarray, x: np.ndarray, penalty: Penalty,
     k, n = W.shape
     m = x.shape[1]
     dtype = W.dtype
-    slope_penalty = penalty if slope_penalty is None else slope_penalty
+    step = penalty if step_penalty is None or not gradient else step_penalty
+    smoothed = step is not penalty
+    slope_penalty = step if slope_penalty is None else slope_penalty
     width = min(max(256, BLOCK_BYTES // (dtype.itemsize * max(k, 1))), m)
-    flat = [np.empty(k * width, dtype) for _ in range(4 if gradient else 2)]
-    value = abs_sum = 0.0
+    count = (4 + (smoothed and record) + (compare is not None)) if gradient else 2
+    flat = [np.empty(k * width, dtype) for _ in range(count)]
+    asum = get_blas_funcs("asum", (flat[0],))
+    value = abs_sum = step_value = compare_value = 0.0
     G = np.zeros((k, n), np.float64) if gradient else None
     G_block = np.empty((k, n), dtype) if gradient else None
     slope = np.zeros(k, np.float64) if gradient else None
-    for _, _, xb in iter_column_blocks(x, width):
+    sampled = 0  # columns the slope is taken from: every SLOPE_EVERY-th block
+    for index, (_, _, xb) in enumerate(iter_column_blocks(x, width)):
         w = xb.shape[1]
         Y, T, *spare = (buffer[:k * w].reshape(k, w) for buffer in flat)
         np.matmul(W, xb, out=Y)
-        abs_sum += float(np.abs(Y, out=T).sum(dtype=np.float64))
+        if record:
+            abs_sum += float(asum(Y.reshape(-1)))  # BLAS: one read, no temporary
         np.multiply(Y, Y, out=T)  # u = y²
         if not gradient:
             value += penalty.value_sum(T)
             continue
-        part, rows = penalty.contrast(Y, T, slope_penalty, tuple(spare))  # Y = g(y)
-        value += part
-        slope += rows
+        if smoothed and record:
+            U = spare.pop()
+            np.copyto(U, T)
+            value += penalty.value_sum(U)
+        if compare is not None:
+            U = spare.pop()
+            np.copyto(U, T)
+            compare_value += compare.value_sum(U)
+        with_slope = index % SLOPE_EVERY == 0
+        part, rows = step.contrast(Y, T, slope_penalty, tuple(spare), with_slope)  # Y = g(y)
+        step_value += part
+        if with_slope:
+            slope += rows
+            sampled += w
         np.matmul(Y, xb.T, out=G_block)
         G += G_block
     if gradient:
         G = (G / m).astype(dtype, copy=False)
-        slope = (slope / m).astype(dtype, copy=False)
-    return ResponsePass(W, value, abs_sum, G, slope)
+        slope = (slope / sampled).astype(dtype, copy=False)
+        if not smoothed:
+            value = step_value
+        elif not record:
+            value = None
+    return ResponsePass(W, value, abs_sum if record else None, G, slope,
+                        level if smoothed else None, step_value if gradient else value,
+                        compare_value if compare is not None and gradient else None)
 
 
 def fixed_point_chunk(
-    evaluate: Callable[[np.ndarray], ResponsePass], W: np.ndarray, current: ResponsePass,
-    damping: float, inner_iter: int,
-) -> tuple[np.ndarray, ResponsePass, float, int]:
+    evaluate: Callable[..., ResponsePass], W: np.ndarray, current: ResponsePass,
+    damping: float, inner_iter: int, level: float | None = None,
+) -> tuple[np.ndarray, ResponsePass, float, int, float | None]:
     """``inner_iter`` accepted steps ``W ← sym(diag(d + μ) W − G)``, one pass each.
 
+    ``evaluate(W, level, record, compare=None)`` makes the pass at ``W`` under the penalty
+    smoothed to ``level`` (None: the objective's own), with the record's sums when ``record``
+    and the value under the penalty smoothed to ``compare`` when given. While ``level`` is set
+    (the smooth start), the steps minimise the smoothed objective; the start ends
+    (``level`` → None) with the first step that turns no row by more than
+    :data:`SMOOTH_SWITCH` in ``1 − |cos|``: that step is accepted on the smoothed value, and
+    its pass is made on the objective itself, so the next step is an unsmoothed one. A
+    stalled smooth start ends with a pass on the objective at the same ``W``.
+
     An uphill step is rejected: μ rises to the mean slope at the first rejection and doubles
-    at each further one, and the step is retried from the same ``W``; after an accepted step μ
-    is quartered (zero once below :data:`MIN_DAMPING` of the mean slope). The chunk ends after
-    ``inner_iter`` accepted steps, ``inner_iter + MAX_REJECTIONS`` tries, a step too small
-    to change ``W``, or a damping of :data:`MAX_DAMPING` times the mean slope.
+    at each further one, and the step is retried from the same ``W``; μ is kept after a step
+    accepted at a retry and halved after one accepted at its first try (zero once below
+    :data:`MIN_DAMPING` of the mean slope), so that it settles where steps succeed. The chunk
+    ends after ``inner_iter`` accepted steps, ``inner_iter + MAX_REJECTIONS`` tries, a step too
+    small to change ``W``, or a damping of :data:`MAX_DAMPING` times the mean slope (unsmoothed).
 
     Returns
     -------
-    W, current, damping, steps
-        The last accepted filters and their pass, the damping, and the accepted steps.
+    W, current, damping, steps, level
+        The last accepted filters and their pass, the damping, the accepted steps and the
+        smoothing level reached.
     """
     steps = tries = 0
+    retried = False
     while steps < inner_iter and tries < inner_iter + MAX_REJECTIONS:
         tries += 1
         M = (current.slope + damping)[:, None] * W
@@ -149,19 +223,38 @@ def fixed_point_chunk(
         W_new = symmetric_orthonormalize(M)
         if not np.isfinite(W_new).all():
             raise NonFiniteObjective("iterate is not finite")
-        W_new[np.einsum("ij,ij->i", W_new, W) < 0] *= -1  # J is even in every row
-        if np.array_equal(W_new, W):  # damped to a standstill
-            break
-        new = evaluate(W_new)  # its G and slope make the next step
-        if new.value <= current.value:
-            W, current, steps = W_new, new, steps + 1
-            damping = 0.0 if damping <= MIN_DAMPING * float(np.mean(current.slope)) \
-                else 0.25 * damping
-        else:  # uphill: reject, damp (towards a projected gradient step) and retry
+        overlap = np.einsum("ij,ij->i", W_new, W)
+        W_new[overlap < 0] *= -1  # J is even in every row
+        stalled = np.array_equal(W_new, W)
+        if not stalled:
+            switch = level is not None and 1.0 - float(np.min(np.abs(overlap))) < SMOOTH_SWITCH
+            if switch:  # the last smoothed step: decided on J_s, the pass made on J itself
+                new = evaluate(W_new, None, True, level)
+                value, baseline = new.compare_value, current.step_value
+            else:
+                new = evaluate(W_new, level, steps + 1 == inner_iter)
+                value = new.step_value
+                baseline = current.step_value if new.level == current.level else current.value
+            if value <= baseline:
+                W, current, steps = W_new, new, steps + 1
+                if not retried:  # a step taken at the first try: damp less
+                    damping = 0.0 if damping <= MIN_DAMPING * float(np.mean(current.slope)) \
+                        else 0.5 * damping
+                retried = False
+                if switch:
+                    level, damping = None, 0.0
+                continue
+            # uphill: reject, damp (towards a projected gradient step) and retry
+            retried = True
             mean_slope = float(np.mean(current.slope))
             damping = max(2.0 * damping, mean_slope)
-            if damping >= MAX_DAMPING * mean_slope:  # at the rounding floor: a standstill
+            stalled = damping >= MAX_DAMPING * mean_slope  # at the rounding floor
+            if stalled:
                 damping = MAX_DAMPING * mean_slope
-                break
-    return W, current, damping, steps
-
+        if stalled and level is not None:  # the smooth start is done: go on unsmoothed
+            level, damping = None, 0.0
+            current = evaluate(W, None, True)
+            continue
+        if stalled:
+            break
+    return W, current, damping, steps, level

@@ -19,6 +19,7 @@ import numpy as np
 
 from sparselearn.objectives import ICAReconstruction, ResponseSparsity, SmoothedL1Penalty
 from sparselearn.objectives.blocks import block_columns, iter_column_blocks
+from sparselearn.objectives.ica import CovarianceICAReconstruction
 
 from .base import BaseTrainer
 from .input_checks import DataSummary, check_ica_samples, warn_ica_scale
@@ -115,8 +116,20 @@ class ICABase(PartsMixin, WhiteningMixin, BaseTrainer):
     def _param_shape(self, name: str) -> tuple[int, ...]:
         return (self._k, self._n)
 
+    def _reconstruction_term(self, x: np.ndarray) -> CovarianceICAReconstruction:
+        """``‖WᵀWx − x‖²`` through ``C = x xᵀ``: from the whitening's scatter of the training
+        data when ``fit`` whitened it (no pass over ``x``), else accumulated over column
+        blocks."""
+        C = self.__dict__.pop("_white_scatter", None)
+        if C is None or C.shape != (x.shape[0],) * 2:
+            return ICAReconstruction.from_data(x)
+        C = 0.5 * (C + C.T)  # exactly symmetric
+        term = ICAReconstruction.from_covariance(C.astype(x.dtype, copy=False))
+        term._C_by_dtype[np.dtype(np.float64)] = C
+        return term
+
     def _prepare(self, x: np.ndarray) -> None:
-        self._reconstruction = ICAReconstruction.from_data(x)  # C = x xᵀ, in column blocks
+        self._reconstruction = self._reconstruction_term(x)
         # rows are normalised inside the data's range (see RowNormalized); None: full rank
         self._range_projector = (range_projector(self._reconstruction.C)
                                  if getattr(self, "row_norm", None) == "unit" else None)

@@ -9,12 +9,12 @@ import numpy as np
 from sparselearn.objectives import Penalty
 
 from .base import NonFiniteObjective, guarded
-from .fixed_point import ResponsePass, fixed_point_chunk, fixed_point_pass
+from .fixed_point import SMOOTH_START, ResponsePass, fixed_point_chunk, fixed_point_pass
 from .ica_base import ICA_PARAMETERS, ICABase, mean_abs_response
 from .linalg import symmetric_orthonormalize
 from .solvers import projected_gradient
 from .state import Callback
-from .validation import Interval, Options
+from .validation import OR_NONE, Interval, Options
 
 __all__ = ["OrthonormalICA"]
 
@@ -33,7 +33,11 @@ class OrthonormalICA(ICABase):
     ``W ← sym((D + μI) W − G)`` with ``G = ∇J`` and ``D`` the mean slope of the contrast times
     the data's mean variance (:mod:`trainers.fixed_point`; derivation in
     ``docs/fixed_point_ica.md``), one fused pass over the data per step, uphill steps rejected
-    and damped. ``solver="projected_gradient"``: a gradient step, then the symmetric
+    and damped. From a random start (no ``w_init``) the fixed point first takes its steps on
+    the penalty smoothed to ``10 σ²`` (:meth:`~objectives.Penalty.smoothed`; a kurtosis-like
+    contrast that unmixes a random start in far fewer steps) until no row turns by more than
+    ``1 − |cos| = 0.3`` in a step, then on φ itself; the records always hold ``J``.
+    ``solver="projected_gradient"``: a gradient step, then the symmetric
     projection ``W ← (WWᵀ)^(−1/2) W`` (``UVᵀ`` of the SVD), with an Armijo backtracking line
     search that shrinks the step on failure and doubles it after success. ``solver="auto"``
     (default): the fixed point where it applies (a penalty with a second derivative, no
@@ -64,10 +68,15 @@ class OrthonormalICA(ICABase):
     max_iter : int
         Outer iterations; each takes ``inner_iter`` accepted projected-gradient steps, or
         ``inner_iter`` accepted fixed-point steps (at most ``inner_iter + 20`` tries).
-    inner_iter : int
-        Steps per outer iteration (the unit of checkpoints and history records).
+    inner_iter : int or None
+        Steps per outer iteration (the unit of checkpoints and history records); None
+        (default): 1 for the fixed point, whose record comes from the step's own pass (as
+        FastICA counts its iterations), 10 for the projected gradient.
     tol : float
-        Stop when the relative objective change between outer iterations is below ``tol``.
+        Stop when the relative objective change between outer iterations is below ``tol``
+        (default 1e-6, far below the sampling error of ``J`` at any useful ``m``; the fixed
+        point's last digits of a nearly non-smooth ``J`` at ε = 1e-6 come slowly and do not
+        move the filters).
     random_state, dtype, callbacks, preprocessor
         As in :class:`~sparselearn.trainers.SparseCoding`.
     whiten : {False, "unit-variance"}
@@ -104,6 +113,7 @@ class OrthonormalICA(ICABase):
 
     _parameter_constraints: ClassVar[dict] = {
         **ICA_PARAMETERS, "step_size": Interval(float, 0.0, None, closed="neither"),
+        "inner_iter": OR_NONE(Interval(int, 1, None)),
         "solver": Options(("auto", "fixed_point", "projected_gradient"))}
 
     def __init__(
@@ -116,8 +126,8 @@ class OrthonormalICA(ICABase):
         step_size: float = 1.0,
         solver: str = "auto",
         max_iter: int = 300,
-        inner_iter: int = 10,
-        tol: float = 1e-9,
+        inner_iter: int | None = None,
+        tol: float = 1e-6,
         random_state: Any = None,
         dtype: Any = None,
         callbacks: list[Callback] | None = None,
@@ -161,6 +171,8 @@ class OrthonormalICA(ICABase):
             )
         self._solver = self.solver if self.solver != "auto" else \
             ("fixed_point" if newton else "projected_gradient")
+        self._inner = self.inner_iter if self.inner_iter is not None else \
+            (1 if self._solver == "fixed_point" else 10)
 
     def _initialize(self, x, rng):
         return {"W": symmetric_orthonormalize(self._initial_W(x, rng))}
@@ -169,7 +181,8 @@ class OrthonormalICA(ICABase):
         return self.n_components if self.n_components is not None else rank
 
     def _initial_solver_state(self) -> dict[str, Any]:
-        return {"step_size": float(self.step_size), "damping": 0.0}
+        # smoothing −1: the smooth start's level is set by the first chunk (from the data)
+        return {"step_size": float(self.step_size), "damping": 0.0, "smoothing": -1.0}
 
     def _objective_terms(self, x: np.ndarray):
         return (1.0 / x.shape[1]) * self._sparsity
@@ -184,6 +197,11 @@ class OrthonormalICA(ICABase):
             variance = float(np.trace(self._reconstruction.C, dtype=np.float64)) / x.size
             self._slope_penalty = self._penalty.for_slope(variance)
             self._curvature_scale = variance
+        # the smooth start (fixed point from a random start only): see fixed_point_chunk
+        start = SMOOTH_START * getattr(self, "_curvature_scale", 0.0)
+        self._smooth_start = start if (
+            self._solver == "fixed_point" and self.w_init is None
+            and self._penalty.smoothed(start) is not None) else 0.0
 
     def _cached_pass(self, W: np.ndarray) -> ResponsePass | None:
         """The cached pass if it was made at exactly this ``W`` (same fit, same data)."""
@@ -207,7 +225,7 @@ class OrthonormalICA(ICABase):
 
         result = projected_gradient(
             guarded(clock.timed(fun)), params["W"], symmetric_orthonormalize,
-            self._solver_state["step_size"], self.inner_iter,
+            self._solver_state["step_size"], self._inner,
         )
         self._solver_state["step_size"] = 2.0 * result.step_size
         return {"W": result.x}, x, {"step_size": result.step_size, "inner_evals": result.n_eval}
@@ -215,29 +233,45 @@ class OrthonormalICA(ICABase):
     def _fixed_point_chunk(self, x, W, clock):
         """``inner_iter`` accepted fixed-point steps (:func:`fixed_point_chunk`)."""
         penalty, slope_penalty = self._penalty, self._slope_penalty
-
         scale = self._curvature_scale
 
-        def evaluate(W: np.ndarray) -> ResponsePass:
-            result = fixed_point_pass(W, x, penalty, slope_penalty)
-            if not np.isfinite(result.value):
+        def evaluate(W: np.ndarray, level: float | None, record: bool,
+                     compare: float | None = None) -> ResponsePass:
+            if level is None:
+                result = fixed_point_pass(
+                    W, x, penalty, slope_penalty, record=record,
+                    compare=None if compare is None else penalty.smoothed(compare))
+            else:
+                smooth = penalty.smoothed(level)
+                result = fixed_point_pass(W, x, penalty, smooth.for_slope(scale),
+                                          step_penalty=smooth, level=level, record=record)
+            if not np.isfinite(result.step_value):
                 if not np.isfinite(W).all():
                     raise NonFiniteObjective("iterate is not finite")
-                raise NonFiniteObjective(f"objective is {result.value!r}")
+                raise NonFiniteObjective(f"objective is {result.step_value!r}")
             result.slope *= result.slope.dtype.type(scale)  # the curvature E[g′]·σ²
             return result
 
         evaluate = clock.timed(evaluate)
+        state = self._solver_state
+        level = float(state.get("smoothing", 0.0))
+        level = (self._smooth_start if level < 0 else level) or None
+        # the pass at W that makes the next step: the cached one, or the same one again
+        # (its level is solver state, so a resumed fit repeats the step it would have taken)
+        made_at = float(state.get("pass_level", level or 0.0)) or None
         current = self._cached_pass(W)
-        if current is None or current.G is None:
-            current = evaluate(W)
-        damping = float(self._solver_state.get("damping", 0.0))
-        W, current, damping, steps = fixed_point_chunk(evaluate, W, current, damping,
-                                                       self.inner_iter)
-        self._solver_state["damping"] = damping
+        if current is None or current.G is None or current.level != made_at \
+                or (made_at != level and current.value is None):
+            current = evaluate(W, made_at, True)
+        damping = float(state.get("damping", 0.0))
+        W, current, damping, steps, level = fixed_point_chunk(
+            evaluate, W, current, damping, self._inner, level)
+        state["damping"] = damping
+        state["smoothing"] = level or 0.0
+        state["pass_level"] = current.level or 0.0
         self._cache(current)
         return {"W": W}, x, {"step_size": float("nan"), "inner_steps": steps,
-                             "damping": damping}
+                             "damping": damping, "smoothing": level or 0.0}
 
     def _measure(self, x, params, clock):
         """The record at ``W``: the objective optimised, from the cached pass when there is one
@@ -247,8 +281,12 @@ class OrthonormalICA(ICABase):
         reconstruction = clock.call(self._reconstruction.value, {"W": W})
         if self._fused:
             current = self._cached_pass(W)
-            if current is None:
-                current = clock.call(fixed_point_pass, W, x, self._penalty, gradient=False)
+            if current is None or current.value is None or current.abs_sum is None:
+                light = clock.call(fixed_point_pass, W, x, self._penalty, gradient=False)
+                if current is None:
+                    current = light
+                else:  # keep the step's G and slope
+                    current.value, current.abs_sum = light.value, light.abs_sum
                 self._cache(current)
             value, sparsity = current.value, current.abs_sum / (k * m)
         else:

@@ -30,7 +30,9 @@ class WhiteningMixin:
         if getattr(self, "_whitening", None) is None:
             return x
         K, mu = self._whitening
-        return np.ascontiguousarray(K @ x - (K @ mu)[:, None])
+        white = np.matmul(K, x)
+        white -= (K @ mu)[:, None]
+        return white
 
     def _fit_whitening(self, x: np.ndarray) -> None:
         """``mean_`` and, with ``whiten="unit-variance"``, ``whitening_`` from ``x`` (n × m).
@@ -74,6 +76,10 @@ class WhiteningMixin:
         self.whitening_ = K.astype(x.dtype)
         self._dewhitening = (eigenvectors[:, :keep] * scale).astype(x.dtype)
         self._whitening = (self.whitening_, self.mean_)
+        # x xᵀ of the whitened training data, m K Σ Kᵀ (= m I up to rounding), in float64:
+        # the ICA reconstruction term takes it instead of another pass over the data
+        K64 = eigenvectors[:, :keep] / scale
+        self._white_scatter = m * (K64.T @ covariance @ K64)
 
     def _whitened_dimension(self, rank: int, n: int) -> int:
         """Directions the whitening keeps: all of the data's rank (overcomplete models)."""

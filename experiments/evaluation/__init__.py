@@ -3,7 +3,8 @@ classifier, compare against baselines (:func:`evaluate`, ``sparselearn evaluate`
 
 Modules: :mod:`.datasets` (digits, lfw, mnist5k, image folders), :mod:`.encoding` (dense
 patches, soft threshold, quadrant pooling), :mod:`.baselines` (raw and whitened pixels, random
-filters, k-means, dictionary learning, FastICA), :mod:`.report` (JSON, chart, table) and
+filters, k-means, dictionary learning, FastICA), :mod:`.classifier` (CV choice, test, paired
+comparison), :mod:`.report` (JSON, chart, table) and
 :mod:`.runner` (:func:`evaluate`).
 """
 

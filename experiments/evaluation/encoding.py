@@ -18,8 +18,8 @@ import numpy as np
 
 __all__ = ["FilterBank", "block_images", "encode_images", "extract_patches", "feature_map_shape",
            "measure_alpha", "normalise_rows", "pool_quadrants", "pooling_name",
-           "sample_patch_rows", "soft_codes", "soft_threshold", "split_grid", "split_sign",
-           "Workspace"]
+           "pool_sizes", "sample_patch_rows", "SoftCodes", "soft_codes", "soft_threshold",
+           "split_grid", "split_sign", "Workspace"]
 
 #: Work-array size (entries) one block of images may take: about 32 MiB of float64.
 BLOCK_ENTRIES = 1 << 22
@@ -137,12 +137,15 @@ def pooling_name(map_shape: tuple[int, int]) -> str:
     return "quadrants" if min(map_shape) >= 2 else "whole"
 
 
-def pool_quadrants(maps: np.ndarray) -> np.ndarray:
+def pool_quadrants(maps: np.ndarray, dtype: Any = None) -> np.ndarray:
     """Sum-pool feature maps over four quadrants (top-left, top-right, bottom-left, -right).
 
     Parameters
     ----------
     maps : ndarray, shape (B, rows, cols, f)
+    dtype : dtype, optional
+        Of the sums (default: ``maps``' dtype); float64 sums float32 maps exactly enough
+        for :class:`SoftCodes`' offsets to cancel.
 
     Returns
     -------
@@ -152,11 +155,20 @@ def pool_quadrants(maps: np.ndarray) -> np.ndarray:
     """
     B, rows, cols, f = maps.shape
     if pooling_name((rows, cols)) == "whole":
-        return maps.sum(axis=(1, 2))
+        return maps.sum(axis=(1, 2), dtype=dtype)
     r, c = (rows + 1) // 2, (cols + 1) // 2
-    parts = [maps[:, a, b].sum(axis=(1, 2)) for a in (slice(0, r), slice(r, None))
+    parts = [maps[:, a, b].sum(axis=(1, 2), dtype=dtype) for a in (slice(0, r), slice(r, None))
              for b in (slice(0, c), slice(c, None))]
     return np.concatenate(parts, axis=1)
+
+
+def pool_sizes(map_shape: tuple[int, int]) -> np.ndarray:
+    """Positions summed by each pool of :func:`pool_quadrants`, in its order."""
+    rows, cols = map_shape
+    if pooling_name((rows, cols)) == "whole":
+        return np.array([rows * cols])
+    r, c = (rows + 1) // 2, (cols + 1) // 2
+    return np.array([a * b for a in (r, rows - r) for b in (c, cols - c)])
 
 
 def block_images(n_positions: int, width: int) -> int:
@@ -180,6 +192,8 @@ def encode_images(images: np.ndarray, patch_shape: tuple[int, int], stride: int,
         The run's ``data.normalisation``.
     codes : callable
         ``(m, n)`` normalised patches → ``(m, f)`` features (one block of images at once).
+        If it has an ``affine`` attribute ``(scale, shift)`` (each of shape ``(f,)``, as
+        :class:`SoftCodes`), each pool's sums become ``scale · sums + positions · shift``.
     width : int, optional
         ``f``, to size the blocks (default: the patch size).
     dtype : dtype
@@ -206,13 +220,23 @@ def encode_images(images: np.ndarray, patch_shape: tuple[int, int], stride: int,
     rows, cols = feature_map_shape(images.shape[1:], patch_shape, stride)
     n_img = len(images)
     block = block_images(rows * cols, width or patch_shape[0] * patch_shape[1])
+    affine = getattr(codes, "affine", None)
+    sizes = pool_sizes((rows, cols)).astype(np.float64)
 
     def encode_block(start: int) -> np.ndarray:
         chunk = np.asarray(images[start:start + block], dtype=dtype)
         X = normalise_rows(extract_patches(chunk, patch_shape, stride), normalisation,
                            channels)
         maps = np.asarray(codes(X)).reshape(len(chunk), rows, cols, -1)
-        return pool_quadrants(maps).astype(np.float64)
+        pooled = pool_quadrants(maps, np.float64)
+        if affine is not None:  # SoftCodes: sums of max(±z, α) → sums of max(±z − α, 0)
+            scale, shift = affine
+            f = maps.shape[-1]
+            pooled = pooled.reshape(len(chunk), -1, f)
+            pooled *= scale
+            pooled += np.multiply.outer(sizes, shift)
+            pooled = pooled.reshape(len(chunk), -1)
+        return pooled
 
     starts = range(0, n_img, block)
     pooled: list[np.ndarray] = []
@@ -261,31 +285,48 @@ class Workspace:
         return array
 
 
-def soft_codes(bank: FilterBank, alpha: np.ndarray | float) -> Callable[[np.ndarray],
-                                                                           np.ndarray]:
-    """The soft-threshold encoder of ``bank`` as a ``codes`` callable of
-    :func:`encode_images`, reusing its work arrays across blocks.
+class SoftCodes:
+    """The soft-threshold encoder of a :class:`FilterBank` as a ``codes`` callable of
+    :func:`encode_images`, reusing its work arrays across blocks (thread-safe).
 
     ``alpha`` is a scalar, one threshold per filter (shape ``(k,)``), or a grid of ``g``
     threshold sets (shape ``(g, k)``): the responses (one GEMM) are then shared and the codes
     of every set come side by side, ``g · 2k`` columns, set-major (split the pooled features
     with :func:`split_grid`).
-    """
-    space = Workspace()
-    k = len(bank.weights)
-    grid = np.asarray(alpha, dtype=np.float64) if np.ndim(alpha) == 2 else None
-    width = 2 * k * (1 if grid is None else len(grid))
 
-    def codes(X: np.ndarray) -> np.ndarray:
-        z = bank.responses(X, out=space.get("z", (len(X), k), X.dtype))
-        out = space.get("f", (len(X), width), X.dtype)
-        if grid is None:
-            return soft_threshold(z, alpha, out=out)
-        for i, a in enumerate(grid):
-            soft_threshold(z, a, out=out[:, 2 * k * i:2 * k * (i + 1)])
+    Two passes over the responses per set instead of five: the codes written are
+    ``max(z, α)`` and ``min(z, −α)``, and ``affine`` (scale ±1, shift ``−α``) turns their
+    pooled sums into those of ``max(z − α, 0)`` and ``max(−z − α, 0)`` in
+    :func:`encode_images` (float64 sums: the same features to ~1e-12). Called directly, it
+    returns those raw codes; :func:`soft_threshold` gives the codes themselves.
+    """
+
+    def __init__(self, bank: FilterBank, alpha: np.ndarray | float) -> None:
+        self.bank = bank
+        k = len(bank.weights)
+        a = np.asarray(alpha, dtype=np.float64)
+        grid = a if a.ndim == 2 else np.broadcast_to(a, (1, k))
+        self.grid = grid
+        self.width = 2 * k * len(grid)
+        # per column: +1 / −1 (pos / neg half of each set) and −α
+        self.affine = (np.tile(np.r_[np.ones(k), -np.ones(k)], len(grid)),
+                       -np.concatenate([np.r_[g, g] for g in grid]))
+        self._space = Workspace()
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        """Raw codes ``[max(z, α), min(z, −α)]`` per threshold set, of ``X``'s dtype."""
+        k = len(self.bank.weights)
+        z = self.bank.responses(X, out=self._space.get("z", (len(X), k), X.dtype))
+        out = self._space.get("f", (len(X), self.width), X.dtype)
+        for i, a in enumerate(self.grid.astype(X.dtype)):
+            np.maximum(z, a, out=out[:, 2 * k * i:2 * k * i + k])
+            np.minimum(z, -a, out=out[:, 2 * k * i + k:2 * k * (i + 1)])
         return out
 
-    return codes
+
+def soft_codes(bank: FilterBank, alpha: np.ndarray | float) -> SoftCodes:
+    """:class:`SoftCodes` of ``bank`` at ``alpha`` (scalar, per filter or a ``(g, k)`` grid)."""
+    return SoftCodes(bank, alpha)
 
 
 def split_grid(pooled: np.ndarray, g: int, width: int) -> list[np.ndarray]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,11 @@ import numpy as np
 
 from sparselearn.experiments.errors import ConfigError
 from sparselearn.experiments.evaluation import baselines as bl
+from sparselearn.experiments.evaluation.classifier import (
+    C_GRID,
+    fit_classifier,
+    paired_comparison,
+)
 from sparselearn.experiments.evaluation.datasets import (
     DatasetError,
     load_dataset,
@@ -43,8 +47,6 @@ __all__ = ["ALPHA_GRID", "CLASSIFIERS", "C_GRID", "ENCODERS", "Evaluation", "eva
 
 ENCODERS = ("soft", "transform")
 CLASSIFIERS = ("logistic", "svm")
-#: Regularisation grid searched by cross-validation on the training split.
-C_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 #: Soft-threshold scales (in standard deviations of each filter's responses) searched by
 #: cross-validation on the training split, jointly with C, for every contender.
 ALPHA_GRID = (0.0, 0.25, 0.5, 1.0)
@@ -53,9 +55,6 @@ RANDOM_DRAWS = 3
 #: Test fraction of the fixed split: 2,500 of the 5,000 MNIST digits (a standard error of
 #: ~0.4 point on an accuracy near 96 %, against ~0.55 for 1,250).
 TEST_SIZE = 0.5
-#: Stopping tolerance of LogisticRegression (scikit-learn's default; 1e-3 stopped warm-started
-#: fits at large C before they moved).
-LOGISTIC_TOL = 1e-4
 
 
 @dataclass
@@ -136,132 +135,6 @@ def parse_alphas(value: float | str | Sequence[float] | None) -> tuple[float, ..
                           f"(default {','.join(f'{a:g}' for a in ALPHA_GRID)}, chosen by "
                           f"cross-validation)")
     return tuple(sorted(set(scales)))
-
-
-def _make_classifier(classifier: str, C: float, seed: int) -> Any:
-    """An unfitted ``LogisticRegression`` (warm-started along the C path) or ``LinearSVC``."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.svm import LinearSVC
-
-    if classifier == "logistic":
-        return LogisticRegression(C=C, max_iter=1000, tol=LOGISTIC_TOL, warm_start=True)
-    return LinearSVC(C=C, dual="auto", max_iter=2000, random_state=seed)
-
-
-def _path_predictions(classifier: str, grid: Sequence[float], seed: int, A: np.ndarray,
-                      y: np.ndarray, B: np.ndarray) -> list[np.ndarray]:
-    """Predictions for ``B`` at each C of ``grid`` (ascending, warm-started); the scaler is fit
-    on ``A``; the features go to the classifier as float32 (half the memory traffic)."""
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.preprocessing import StandardScaler
-
-    scaler = StandardScaler().fit(A)
-    A = scaler.transform(A).astype(np.float32)
-    B = scaler.transform(B).astype(np.float32)
-    model = _make_classifier(classifier, grid[0], seed)
-    predictions = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        for C in grid:
-            model.set_params(C=C).fit(A, y)
-            predictions.append(model.predict(B))
-    return predictions
-
-
-def fit_classifier(F_train: np.ndarray | Sequence[np.ndarray], y_train: np.ndarray,
-                   F_test: np.ndarray | Sequence[np.ndarray], y_test: np.ndarray,
-                   classifier: str = "logistic", seed: int = 0, cv: int = 3,
-                   grid: Sequence[float] = C_GRID, n_jobs: int | None = None) -> dict[str, Any]:
-    """Choose a feature set and C by stratified ``cv``-fold CV on the training split, refit, test.
-
-    Parameters
-    ----------
-    F_train, F_test : ndarray or sequence of ndarray
-        The features of the training and test images: one set, or ``g`` candidate sets
-        (e.g. one per soft threshold) of which CV picks one, jointly with C.
-    y_train, y_test : ndarray
-    classifier : {"logistic", "svm"}
-    seed, cv : int
-        Seed of the folds (and of LinearSVC); number of folds (fewer when a class is small).
-    grid : sequence of float
-        C values; within a fold they run in ascending order, each fit warm-started from the
-        previous one (logistic regression).
-    n_jobs : int, optional
-        Threads over (candidate, fold) pairs (default one per core), each fit with one BLAS
-        thread.
-
-    Returns
-    -------
-    dict
-        ``choice`` (index of the chosen set), ``C``, ``cv_accuracy`` (the share of training
-        images classified correctly while held out, at the choice), ``cv_grid`` (the same for
-        every set, one list over C per set), ``accuracy``
-        (test), ``correct`` (per test image, bool) and ``fit_s``. The first maximum in
-        (set, C) order wins: the smallest threshold, then the smallest C (strongest
-        regularisation).
-
-    Raises
-    ------
-    DatasetError
-        A class with fewer than two training images.
-    """
-    from joblib import Parallel, delayed
-    from sklearn.model_selection import StratifiedKFold
-    from threadpoolctl import threadpool_limits
-
-    start = time.perf_counter()
-    train_sets = [F_train] if isinstance(F_train, np.ndarray) else list(F_train)
-    test_sets = [F_test] if isinstance(F_test, np.ndarray) else list(F_test)
-    grid = sorted(float(c) for c in grid)
-    counts = np.bincount(y_train)
-    folds = min(cv, int(counts[counts > 0].min()))
-    if folds < 2:
-        raise DatasetError(f"the training split has a class with {folds} image(s); "
-                           f"cross-validation needs at least 2 per class")
-    splits = list(StratifiedKFold(folds, shuffle=True, random_state=seed)
-                  .split(train_sets[0], y_train))
-    tasks = [(i, a, b) for i in range(len(train_sets)) for a, b in splits]
-    n_jobs = n_jobs or min(len(tasks), os.cpu_count() or 1)
-    # one BLAS thread per task: the small products of these fits gain nothing from more, and
-    # BLAS threads competing with the tasks (or other processes) slowed CV down 30-fold
-    with threadpool_limits(1):
-        predicted = Parallel(n_jobs=n_jobs, prefer="threads")(
-            delayed(_path_predictions)(classifier, grid, seed, train_sets[i][a], y_train[a],
-                                       train_sets[i][b]) for i, a, b in tasks)
-    scores = np.zeros((len(train_sets), len(grid)))
-    for (i, _, b), path in zip(tasks, predicted, strict=True):
-        scores[i] += [np.sum(p == y_train[b]) for p in path]
-    scores /= len(y_train)  # every training image is validated once per set
-    choice, best = np.unravel_index(int(np.argmax(scores)), scores.shape)
-    with threadpool_limits(1):
-        prediction = _path_predictions(classifier, [grid[best]], seed, train_sets[choice],
-                                       y_train, test_sets[choice])[0]
-    correct = prediction == y_test
-    return {"choice": int(choice), "C": grid[best], "cv_accuracy": float(scores[choice, best]),
-            "cv_grid": [[float(v) for v in row] for row in scores],
-            "accuracy": float(correct.mean()), "correct": correct,
-            "fit_s": time.perf_counter() - start}
-
-
-def paired_comparison(run: np.ndarray, other: np.ndarray) -> dict[str, float | int]:
-    """The run's test accuracy minus another contender's on the same images, with the
-    standard error of that paired difference.
-
-    Parameters
-    ----------
-    run, other : ndarray of bool
-        Per test image: classified correctly.
-
-    Returns
-    -------
-    dict
-        ``difference``, ``se`` (standard deviation of the per-image differences over √n),
-        ``run_only`` (images only the run gets right) and ``other_only``.
-    """
-    d = run.astype(float) - other.astype(float)
-    return {"difference": float(d.mean()),
-            "se": float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan"),
-            "run_only": int(np.sum(run & ~other)), "other_only": int(np.sum(other & ~run))}
 
 
 def _patch_shape(config: dict[str, Any]) -> tuple[int, int]:
@@ -383,71 +256,95 @@ def _evaluate(run_dir: str | os.PathLike, dataset: str | os.PathLike, *, encoder
     k = int(model.components_.shape[0])
     sample = sample_patch_rows(data.images[train], patch, stride, 20_000, seed, normalisation)
 
+    # Contenders run side by side, one per core, each on one thread: their encodings and fits
+    # are independent and alike in size, so two cores stay busy (the stages inside one
+    # contender, e.g. its final refit or a baseline's learning, are serial). Alone (the run
+    # without baselines), a contender spreads its blocks and CV folds over the cores instead.
+    n_cores = os.cpu_count() or 1
+    jobs: list[tuple[str, Callable[[int], dict[str, Any]]]] = []  # (kind, job)
+
     def encode(name: str, codes: Callable[[np.ndarray], np.ndarray], width: int,
-               threads: int = 1) -> np.ndarray:
+               threads: int) -> np.ndarray:
         return encode_images(data.images, patch, stride, normalisation, codes, width=width,
                              progress=progress, desc=name, threads=threads)
 
     def score(name: str, kind: str, n_filters: int | None,
-              features: Callable[[], tuple[list[np.ndarray], dict[str, Any]]]) -> dict:
+              features: Callable[[int], tuple[list[np.ndarray], dict[str, Any]]],
+              threads: int) -> dict:
         """Encode (``features``: candidate sets and the row's extra fields), choose, test."""
-        t0, c0 = time.perf_counter(), time.process_time()
-        sets, extra = features()
+        # CPU of this thread alone when contenders share the process, else of the process
+        clock = time.thread_time if threads == 1 and len(jobs) > 1 else time.process_time
+        t0, c0 = time.perf_counter(), clock()
+        sets, extra = features(threads)
         encode_s = time.perf_counter() - t0
         fit = fit_classifier([F[train] for F in sets], y_train, [F[test] for F in sets],
-                             y_test, classifier, seed, cv)
+                             y_test, classifier, seed, cv, n_jobs=threads)
         scales = extra.pop("alpha_grid", None)
         row = {"name": name, "kind": kind, "n_filters": n_filters,
                "n_features": int(sets[0].shape[1]),
                "alpha": None if scales is None else scales[fit["choice"]],
                "alpha_grid": scales, "C": fit["C"], "cv_accuracy": fit["cv_accuracy"],
                "accuracy": fit["accuracy"], "cv_grid": fit["cv_grid"], "encode_s": encode_s,
-               "fit_s": fit["fit_s"], "cpu_s": time.process_time() - c0,
+               "fit_s": fit["fit_s"], "cpu_s": clock() - c0,
                "correct": fit["correct"]}
         return row | extra
 
-    def soft(bank: FilterBank) -> Callable[[], tuple[list[np.ndarray], dict[str, Any]]]:
-        def features() -> tuple[list[np.ndarray], dict[str, Any]]:
+    def soft(bank: FilterBank) -> Callable[[int], tuple[list[np.ndarray], dict[str, Any]]]:
+        def features(threads: int) -> tuple[list[np.ndarray], dict[str, Any]]:
             thresholds = measure_alpha(bank, sample, alphas)  # (g, k)
             width = 2 * len(bank.weights)
             pooled = encode(bank.name, soft_codes(bank, thresholds), len(alphas) * width,
-                            threads=os.cpu_count() or 1)
+                            threads)
             return split_grid(pooled, len(alphas), width), {"alpha_grid": list(alphas)}
         return features
 
-    rows: list[dict[str, Any]] = []
+    def job(name: str, kind: str, n_filters: int | None,
+            features: Callable[[int], tuple[list[np.ndarray], dict[str, Any]]]) -> None:
+        jobs.append((kind, lambda threads: score(name, kind, n_filters, features, threads)))
+
     run_bank = bl.run_filters(model, f"run: {config['model']['kind']} (k={k})")
     if encoder == "soft":
-        rows.append(score(run_bank.name, "run", k, soft(run_bank)))
+        job(run_bank.name, "run", k, soft(run_bank))
     else:
         def own(X: np.ndarray) -> np.ndarray:
             return split_sign(np.asarray(model.transform(X), dtype=np.float64))
 
-        rows.append(score(run_bank.name, "run", k,
-                          lambda: ([encode(run_bank.name, own, 2 * k)], {})))
-
+        # model.transform need not be thread-safe: its blocks are encoded on one thread
+        job(run_bank.name, "run", k, lambda _: ([encode(run_bank.name, own, 2 * k, 1)], {}))
     if "raw" in wanted:
-        rows.append(score("raw pixels", "raw", None,
-                          lambda: ([data.images.reshape(len(data.images), -1)], {})))
+        job("raw pixels", "raw", None,
+            lambda _: ([data.images.reshape(len(data.images), -1)], {}))
     if "whitened" in wanted:
         bank = bl.whitening_filters(whitener, n_out)
-        rows.append(score(bank.name, "whitened", n_out, soft(bank)))
-    if "random" in wanted:
-        draws = [score(f"random filters (k={k})", "random", k,
-                       soft(bl.random_filters(k, n_out, whitener, seed, draw)))
-                 for draw in range(int(random_draws))]
-        rows.append(_mean_of_draws(draws))
+        job(bank.name, "whitened", n_out, soft(bank))
+    n_draws = int(random_draws) if "random" in wanted else 0
+    for draw in range(n_draws):
+        job(f"random filters (k={k})", "random", k,
+            soft(bl.random_filters(k, n_out, whitener, seed, draw)))
     learned = [name for name in bl.LEARNED_BASELINES if name in wanted]
-    if learned:
-        Y = bl.training_patches(config, whitener, baseline_patches, seed)
-        makers = {"kmeans": bl.kmeans_filters, "dictionary": bl.dictionary_filters,
-                  "fastica": bl.fastica_filters}
-        for name in learned:
+    Y = bl.training_patches(config, whitener, baseline_patches, seed) if learned else None
+    makers = {"kmeans": bl.kmeans_filters, "dictionary": bl.dictionary_filters,
+              "fastica": bl.fastica_filters}
+
+    def learned_job(name: str) -> Callable[[int], dict[str, Any]]:
+        def run_job(threads: int) -> dict[str, Any]:
             t0 = time.perf_counter()
             bank = makers[name](Y, k, whitener, seed)
             learn_s = time.perf_counter() - t0
-            rows.append(score(bank.name, name, len(bank.weights), soft(bank))
-                        | {"learn_s": learn_s})
+            return score(bank.name, name, len(bank.weights), soft(bank), threads) \
+                | {"learn_s": learn_s}
+        return run_job
+
+    jobs += [(name, learned_job(name)) for name in learned]
+    # longest first (the learned baselines: their learning is a serial stage), table order kept
+    first = sorted(range(len(jobs)), key=lambda i: jobs[i][0] not in learned)
+    done = dict(zip(first, _run_jobs([jobs[i][1] for i in first], n_cores), strict=True))
+    results = [done[i] for i in range(len(jobs))]
+    rows = [row for row in results if row["kind"] != "random"]
+    draws = [row for row in results if row["kind"] == "random"]
+    if draws:
+        rows.insert(1 + sum(row["kind"] in ("raw", "whitened") for row in rows),
+                    _mean_of_draws(draws))
 
     comparison = {}
     for row in rows[1:]:
@@ -505,6 +402,18 @@ def _evaluate(run_dir: str | os.PathLike, dataset: str | os.PathLike, *, encoder
                  f"{classifier}, {encoder} encoder, {pooling_name(map_shape)} pooling")
         result.paths["chart"] = str(save_chart(run_dir / EVALUATION_PNG, rows, title))
     return result
+
+
+def _run_jobs(jobs: Sequence[Callable[[int], dict[str, Any]]],
+              n_cores: int) -> list[dict[str, Any]]:
+    """Each job's row, the jobs on ``min(len(jobs), n_cores)`` threads; a job is given the
+    threads it may use itself (all cores when it runs alone, else one)."""
+    from joblib import Parallel, delayed
+
+    if len(jobs) == 1 or n_cores == 1:
+        return [job(n_cores if len(jobs) == 1 else 1) for job in jobs]
+    return list(Parallel(n_jobs=min(len(jobs), n_cores), prefer="threads")(
+        delayed(job)(1) for job in jobs))
 
 
 def _mean_of_draws(draws: list[dict[str, Any]]) -> dict[str, Any]:

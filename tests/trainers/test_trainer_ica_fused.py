@@ -21,8 +21,18 @@ def _problem(k, n, m, dtype=np.float64, seed=0):
     return W, x
 
 
+def _sampled(W, x):
+    """The columns the pass takes the slope from: every ``SLOPE_EVERY``-th block."""
+    from sparselearn.trainers.fixed_point import BLOCK_BYTES, SLOPE_EVERY
+
+    k, m = W.shape[0], x.shape[1]
+    width = min(max(256, BLOCK_BYTES // (W.dtype.itemsize * k)), m)
+    return (np.arange(m) // width) % SLOPE_EVERY == 0
+
+
 def _old_slope(W, x, epsilon):
-    """The multi-pass ``mean_slope`` the fused pass replaces."""
+    """The multi-pass ``mean_slope`` the fused pass replaces (over the sampled columns)."""
+    x = x[:, _sampled(W, x)]
     Y = W @ x
     np.multiply(Y, Y, out=Y)
     Y += epsilon
@@ -56,6 +66,21 @@ def test_fused_pass_equals_the_multi_pass_formulas(k, n, m, epsilon):
     assert light.G is None and light.slope is None
     assert abs(light.value - value) <= 1e-12 * value
     assert abs(light.abs_sum - fused.abs_sum) <= 1e-12 * fused.abs_sum
+
+    # a smoothed step: G, slope and step value of the smoothed penalty, value of the objective
+    smooth = SmoothedL1Penalty(0.5)
+    step = ica.fixed_point_pass(W, x, SmoothedL1Penalty(epsilon), smooth,
+                                step_penalty=smooth, level=0.5)
+    s_value, s_grad = ICASparsity(0.5).value_and_grad({"W": W, "x": x}, "W")
+    assert step.level == 0.5 and abs(step.step_value - s_value) <= 1e-12 * s_value
+    assert abs(step.value - value) <= 1e-12 * value
+    assert _relative(step.G, s_grad / m) <= 1e-12
+    assert _relative(step.slope, _old_slope(W, x, 0.5)) <= 1e-12
+    # without the record's sums: the same step, no value of the objective, no Σ|y|
+    bare = ica.fixed_point_pass(W, x, SmoothedL1Penalty(epsilon), smooth, step_penalty=smooth,
+                                level=0.5, record=False)
+    assert bare.value is None and bare.abs_sum is None
+    assert bare.step_value == step.step_value and np.array_equal(bare.G, step.G)
 
 
 def test_fused_pass_smoothed_slope_and_float32():

@@ -27,7 +27,7 @@ MODELS = {
     "sparse_coding": lambda: SparseCoding(64, **FAST_SC),
     "sparse_coding_unit_norm": lambda: SparseCoding(64, constraint="unit_norm", **FAST_SC),
     "topographic_sparse_coding": lambda: TopographicSparseCoding(grid=(8, 8), **FAST_SC),
-    "orthonormal_ica": lambda: OrthonormalICA(max_iter=15, random_state=0),
+    "orthonormal_ica": lambda: OrthonormalICA(max_iter=15, inner_iter=10, random_state=0),
     "rica": lambda: RICA(max_iter=8, random_state=0),
     "topographic_ica": lambda: TopographicICA(grid=(8, 8), max_iter=8, random_state=0),
 }
