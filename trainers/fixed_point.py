@@ -59,6 +59,9 @@ SLOPE_EVERY = 2
 #: fewer steps than a nearly non-smooth one (see ``docs/fixed_point_ica.md``).
 SMOOTH_START = 10.0
 
+#: Tries the smooth start may take at most; it then ends where it is.
+MAX_SMOOTH_STEPS = 100
+
 #: The smooth start ends after the first step that moves no row by more than this in
 #: ``1 − |cos(w_new, w_old)|`` (the rows have settled near the smoothed problem's solution).
 SMOOTH_SWITCH = 0.3
@@ -199,7 +202,10 @@ def fixed_point_chunk(
     (``level`` → None) with the first step that turns no row by more than
     :data:`SMOOTH_SWITCH` in ``1 − |cos|``: that step is accepted on the smoothed value, and
     its pass is made on the objective itself, so the next step is an unsmoothed one. A
-    stalled smooth start ends with a pass on the objective at the same ``W``.
+    stalled smooth start, or one past :data:`MAX_SMOOTH_STEPS` tries, ends with a pass on the
+    objective at the same ``W``. The smooth start does not end a chunk: it lies inside one
+    (its steps count in ``steps``), whose record therefore comes from a pass on the
+    objective, and its passes skip the record's sums.
 
     An uphill step is rejected: μ rises to the mean slope at the first rejection and doubles
     at each further one, and the step is retried from the same ``W``; μ is kept after a step
@@ -214,10 +220,17 @@ def fixed_point_chunk(
         The last accepted filters and their pass, the damping, the accepted steps and the
         smoothing level reached.
     """
-    steps = tries = 0
+    steps = tries = smooth_tries = 0
     retried = False
-    while steps < inner_iter and tries < inner_iter + MAX_REJECTIONS:
-        tries += 1
+    while level is not None or (steps < inner_iter and tries < inner_iter + MAX_REJECTIONS):
+        if level is not None:
+            smooth_tries += 1
+            if smooth_tries > MAX_SMOOTH_STEPS:  # end the start where it is
+                level, damping = None, 0.0
+                current = evaluate(W, None, True)
+                continue
+        else:
+            tries += 1
         M = (current.slope + damping)[:, None] * W
         M -= current.G
         W_new = symmetric_orthonormalize(M)
@@ -232,7 +245,7 @@ def fixed_point_chunk(
                 new = evaluate(W_new, None, True, level)
                 value, baseline = new.compare_value, current.step_value
             else:
-                new = evaluate(W_new, level, steps + 1 == inner_iter)
+                new = evaluate(W_new, level, level is None and steps + 1 >= inner_iter)
                 value = new.step_value
                 baseline = current.step_value if new.level == current.level else current.value
             if value <= baseline:

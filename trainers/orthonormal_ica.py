@@ -36,7 +36,9 @@ class OrthonormalICA(ICABase):
     and damped. From a random start (no ``w_init``) the fixed point first takes its steps on
     the penalty smoothed to ``10 σ²`` (:meth:`~objectives.Penalty.smoothed`; a kurtosis-like
     contrast that unmixes a random start in far fewer steps) until no row turns by more than
-    ``1 − |cos| = 0.3`` in a step, then on φ itself; the records always hold ``J``.
+    ``1 − |cos| = 0.3`` in a step, then on φ itself. The smooth start lies inside the first
+    outer iteration (its steps count in that record's ``inner_steps``); every record holds
+    ``J``.
     ``solver="projected_gradient"``: a gradient step, then the symmetric
     projection ``W ← (WWᵀ)^(−1/2) W`` (``UVᵀ`` of the SVD), with an Armijo backtracking line
     search that shrinks the step on failure and doubles it after success. ``solver="auto"``
@@ -271,7 +273,7 @@ class OrthonormalICA(ICABase):
         state["pass_level"] = current.level or 0.0
         self._cache(current)
         return {"W": W}, x, {"step_size": float("nan"), "inner_steps": steps,
-                             "damping": damping, "smoothing": level or 0.0}
+                             "damping": damping}
 
     def _measure(self, x, params, clock):
         """The record at ``W``: the objective optimised, from the cached pass when there is one
