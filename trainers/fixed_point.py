@@ -192,7 +192,7 @@ def fixed_point_pass(W: np.ndarray, x: np.ndarray, penalty: Penalty,
 def fixed_point_chunk(
     evaluate: Callable[..., ResponsePass], W: np.ndarray, current: ResponsePass,
     damping: float, inner_iter: int, level: float | None = None,
-) -> tuple[np.ndarray, ResponsePass, float, int, float | None]:
+) -> tuple[np.ndarray, ResponsePass, float, int]:
     """``inner_iter`` accepted steps ``W ← sym(diag(d + μ) W − G)``, one pass each.
 
     ``evaluate(W, level, record, compare=None)`` makes the pass at ``W`` under the penalty
@@ -216,9 +216,9 @@ def fixed_point_chunk(
 
     Returns
     -------
-    W, current, damping, steps, level
-        The last accepted filters and their pass, the damping, the accepted steps and the
-        smoothing level reached.
+    W, current, damping, steps
+        The last accepted filters and their (unsmoothed) pass, the damping and the accepted
+        steps.
     """
     steps = tries = smooth_tries = 0
     retried = False
@@ -270,4 +270,4 @@ def fixed_point_chunk(
             continue
         if stalled:
             break
-    return W, current, damping, steps, level
+    return W, current, damping, steps

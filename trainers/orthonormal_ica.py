@@ -183,7 +183,7 @@ class OrthonormalICA(ICABase):
         return self.n_components if self.n_components is not None else rank
 
     def _initial_solver_state(self) -> dict[str, Any]:
-        # smoothing −1: the smooth start's level is set by the first chunk (from the data)
+        # smoothing −1: the smooth start is still to come (its level is set from the data)
         return {"step_size": float(self.step_size), "damping": 0.0, "smoothing": -1.0}
 
     def _objective_terms(self, x: np.ndarray):
@@ -256,21 +256,17 @@ class OrthonormalICA(ICABase):
 
         evaluate = clock.timed(evaluate)
         state = self._solver_state
-        level = float(state.get("smoothing", 0.0))
-        level = (self._smooth_start if level < 0 else level) or None
-        # the pass at W that makes the next step: the cached one, or the same one again
-        # (its level is solver state, so a resumed fit repeats the step it would have taken)
-        made_at = float(state.get("pass_level", level or 0.0)) or None
+        # smoothing −1: the smooth start is still to come (it lies inside one chunk, so every
+        # chunk after it starts from an unsmoothed pass)
+        level = (self._smooth_start or None) if state.get("smoothing", 0.0) < 0 else None
         current = self._cached_pass(W)
-        if current is None or current.G is None or current.level != made_at \
-                or (made_at != level and current.value is None):
-            current = evaluate(W, made_at, True)
+        if current is None or current.G is None:
+            current = evaluate(W, level, level is None)
         damping = float(state.get("damping", 0.0))
-        W, current, damping, steps, level = fixed_point_chunk(
+        W, current, damping, steps = fixed_point_chunk(
             evaluate, W, current, damping, self._inner, level)
         state["damping"] = damping
-        state["smoothing"] = level or 0.0
-        state["pass_level"] = current.level or 0.0
+        state["smoothing"] = 0.0
         self._cache(current)
         return {"W": W}, x, {"step_size": float("nan"), "inner_steps": steps,
                              "damping": damping}

@@ -62,3 +62,17 @@ def write_yaml(tmp_path):
         path.write_text(text)
         return path
     return write
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A 16-filter ICA run on 4×4 patches (a 5×5 map on the 8×8 digits), 3 iterations: the
+    run the evaluation tests evaluate."""
+    from sparselearn.experiments import load_config, run_training
+
+    out = tmp_path_factory.mktemp("eval") / "run"
+    config = load_config(CONFIGS / "ica.yaml",
+                         ["data.count=2000", "trainer.max_iter=3", "data.patch_size=4",
+                          "model.n_components=16"])
+    run_training(config, out, progress=False)
+    return out

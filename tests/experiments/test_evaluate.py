@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from sparselearn import cli
-from sparselearn.experiments import RunDirError, UsageError, load_config, run_training
+from sparselearn.experiments import RunDirError, UsageError
 from sparselearn.experiments.evaluation import (
     DatasetError,
     evaluate,
@@ -19,19 +19,6 @@ from sparselearn.experiments.evaluation import (
     split_dataset,
 )
 from sparselearn.experiments.evaluation import encoding as en
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory) -> Path:
-    """A 16-filter ICA run on 4×4 patches (a 5×5 map on the 8×8 digits), 3 iterations."""
-    out = tmp_path_factory.mktemp("eval") / "run"
-    config = load_config(REPO / "configs" / "ica.yaml",
-                         ["data.count=2000", "trainer.max_iter=3", "data.patch_size=4",
-                          "model.n_components=16"])
-    run_training(config, out, progress=False)
-    return out
 
 
 # -- encoder maths --------------------------------------------------------------------------

@@ -3,28 +3,11 @@ and contenders run side by side give the rows they give one after another."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pytest
 
-from sparselearn.experiments import load_config, run_training
 from sparselearn.experiments.evaluation import encoding as en
 from sparselearn.experiments.evaluation import evaluate
 from sparselearn.experiments.evaluation import runner as rn
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory) -> Path:
-    """A 16-filter ICA run on 4×4 patches (a 5×5 map on the 8×8 digits), 3 iterations."""
-    out = tmp_path_factory.mktemp("eval_parallel") / "run"
-    config = load_config(REPO / "configs" / "ica.yaml",
-                         ["data.count=2000", "trainer.max_iter=3", "data.patch_size=4",
-                          "model.n_components=16"])
-    run_training(config, out, progress=False)
-    return out
 
 
 def test_soft_codes_affine_gives_the_soft_threshold():
