@@ -191,8 +191,8 @@ def fixed_point_pass(W: np.ndarray, x: np.ndarray, penalty: Penalty,
 
 def fixed_point_chunk(
     evaluate: Callable[..., ResponsePass], W: np.ndarray, current: ResponsePass,
-    damping: float, inner_iter: int, level: float | None = None,
-) -> tuple[np.ndarray, ResponsePass, float, int]:
+    damping: float, inner_iter: int, level: float | None = None, until_uphill: bool = False,
+) -> tuple[np.ndarray, ResponsePass, float, int, bool]:
     """``inner_iter`` accepted steps ``W ← sym(diag(d + μ) W − G)``, one pass each.
 
     ``evaluate(W, level, record, compare=None)`` makes the pass at ``W`` under the penalty
@@ -213,12 +213,14 @@ def fixed_point_chunk(
     :data:`MIN_DAMPING` of the mean slope), so that it settles where steps succeed. The chunk
     ends after ``inner_iter`` accepted steps, ``inner_iter + MAX_REJECTIONS`` tries, a step too
     small to change ``W``, or a damping of :data:`MAX_DAMPING` times the mean slope (unsmoothed).
+    With ``until_uphill`` it ends instead at the first uphill step on the objective itself
+    (not during the smooth start), where the quasi-Newton solver takes over.
 
     Returns
     -------
-    W, current, damping, steps
-        The last accepted filters and their (unsmoothed) pass, the damping and the accepted
-        steps.
+    W, current, damping, steps, uphill
+        The last accepted filters and their (unsmoothed) pass, the damping, the accepted
+        steps, and whether the chunk ended at an uphill step (``until_uphill``).
     """
     steps = tries = smooth_tries = 0
     retried = False
@@ -257,6 +259,8 @@ def fixed_point_chunk(
                 if switch:
                     level, damping = None, 0.0
                 continue
+            if until_uphill and level is None:
+                return W, current, damping, steps, True
             # uphill: reject, damp (towards a projected gradient step) and retry
             retried = True
             mean_slope = float(np.mean(current.slope))
@@ -270,4 +274,4 @@ def fixed_point_chunk(
             continue
         if stalled:
             break
-    return W, current, damping, steps
+    return W, current, damping, steps, False

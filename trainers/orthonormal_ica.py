@@ -14,9 +14,13 @@ from .ica_base import ICA_PARAMETERS, ICABase, mean_abs_response
 from .linalg import symmetric_orthonormalize
 from .solvers import projected_gradient
 from .state import Callback
+from .tangent_lbfgs import MEMORY, SWITCH_RATIO, empty_memory, quasi_newton_chunk
 from .validation import OR_NONE, Interval, Options
 
 __all__ = ["OrthonormalICA"]
+
+#: The solvers built on the fused pass and the fixed-point curvature (a penalty with φ″).
+NEWTON_SOLVERS = ("quasi_newton", "fixed_point")
 
 
 class OrthonormalICA(ICABase):
@@ -116,7 +120,7 @@ class OrthonormalICA(ICABase):
     _parameter_constraints: ClassVar[dict] = {
         **ICA_PARAMETERS, "step_size": Interval(float, 0.0, None, closed="neither"),
         "inner_iter": OR_NONE(Interval(int, 1, None)),
-        "solver": Options(("auto", "fixed_point", "projected_gradient"))}
+        "solver": Options(("auto", "quasi_newton", "fixed_point", "projected_gradient"))}
 
     def __init__(
         self,
@@ -127,7 +131,7 @@ class OrthonormalICA(ICABase):
         grouping: Any = None,
         step_size: float = 1.0,
         solver: str = "auto",
-        max_iter: int = 300,
+        max_iter: int = 500,
         inner_iter: int | None = None,
         tol: float = 1e-6,
         random_state: Any = None,
@@ -165,16 +169,17 @@ class OrthonormalICA(ICABase):
         # one fused pass gives value, Σ|y| (and the fixed-point step): a penalty, no pooling
         self._fused = isinstance(self._penalty, Penalty) and self._V is None
         newton = self._fused and type(self._penalty).d2phi is not Penalty.d2phi
-        if self.solver == "fixed_point" and not newton:
+        if self.solver in NEWTON_SOLVERS and not newton:
             raise ValueError(
-                "OrthonormalICA: solver='fixed_point' needs a Penalty with a second derivative "
-                "(d2phi) and no grouping; use solver='projected_gradient' for a layer "
-                f"table or a grouping (penalty={self.penalty!r}, grouping={self.grouping!r})"
+                f"OrthonormalICA: solver={self.solver!r} needs a Penalty with a second "
+                "derivative (d2phi) and no grouping; use solver='projected_gradient' for a "
+                f"layer table or a grouping (penalty={self.penalty!r}, "
+                f"grouping={self.grouping!r})"
             )
         self._solver = self.solver if self.solver != "auto" else \
-            ("fixed_point" if newton else "projected_gradient")
+            ("quasi_newton" if newton else "projected_gradient")
         self._inner = self.inner_iter if self.inner_iter is not None else \
-            (1 if self._solver == "fixed_point" else 10)
+            (1 if self._solver in NEWTON_SOLVERS else 10)
 
     def _initialize(self, x, rng):
         return {"W": symmetric_orthonormalize(self._initial_W(x, rng))}
@@ -183,8 +188,10 @@ class OrthonormalICA(ICABase):
         return self.n_components if self.n_components is not None else rank
 
     def _initial_solver_state(self) -> dict[str, Any]:
-        # smoothing −1: the smooth start is still to come (its level is set from the data)
-        return {"step_size": float(self.step_size), "damping": 0.0, "smoothing": -1.0}
+        # smoothing −1: the smooth start is still to come (its level is set from the data);
+        # phase 1: the quasi-Newton solver has taken over from the fixed point
+        return {"step_size": float(self.step_size), "damping": 0.0, "smoothing": -1.0,
+                "phase": 0.0, "decrease": 0.0}
 
     def _objective_terms(self, x: np.ndarray):
         return (1.0 / x.shape[1]) * self._sparsity
@@ -202,7 +209,7 @@ class OrthonormalICA(ICABase):
         # the smooth start (fixed point from a random start only): see fixed_point_chunk
         start = SMOOTH_START * getattr(self, "_curvature_scale", 0.0)
         self._smooth_start = start if (
-            self._solver == "fixed_point" and self.w_init is None
+            self._solver in NEWTON_SOLVERS and self.w_init is None
             and self._penalty.smoothed(start) is not None) else 0.0
 
     def _cached_pass(self, W: np.ndarray) -> ResponsePass | None:
@@ -218,7 +225,7 @@ class OrthonormalICA(ICABase):
         self._pass_cache = result
 
     def _iterate(self, x, params, rng, clock):
-        if self._solver == "fixed_point":
+        if self._solver in NEWTON_SOLVERS:
             return self._fixed_point_chunk(x, params["W"], clock)
         term = self._objective_terms(x)
 
@@ -263,13 +270,54 @@ class OrthonormalICA(ICABase):
         if current is None or current.G is None:
             current = evaluate(W, level, level is None)
         damping = float(state.get("damping", 0.0))
-        W, current, damping, steps = fixed_point_chunk(
-            evaluate, W, current, damping, self._inner, level)
+        quasi_newton = self._solver == "quasi_newton"
+        steps, memory = 0, self._memory(W.shape[0])
+        if not (quasi_newton and state.get("phase", 0.0) >= 1.0):
+            before = current.value if level is None else None
+            W, current, damping, steps, uphill = fixed_point_chunk(
+                evaluate, W, current, damping, self._inner, level, until_uphill=quasi_newton)
+            if quasi_newton and before is not None:
+                # the fixed point's curvature model fails where a step goes uphill or does not
+                # at least halve the previous decrease (linear convergence): L-BFGS from then on
+                decrease = before - current.value
+                slow = 0.0 < state.get("decrease", 0.0) * SWITCH_RATIO < decrease
+                if uphill or slow:
+                    state["phase"], damping = 1.0, 0.0
+                state["decrease"] = decrease
+        if quasi_newton and state.get("phase", 0.0) >= 1.0 and steps < self._inner:
+            W, current, memory, more, _ = quasi_newton_chunk(
+                evaluate, W, current, memory, self._inner - steps, x.shape[1])
+            steps += more
         state["damping"] = damping
         state["smoothing"] = 0.0
         self._cache(current)
-        return {"W": W}, x, {"step_size": float("nan"), "inner_steps": steps,
-                             "damping": damping}
+        record = {"step_size": float("nan"), "inner_steps": steps, "damping": damping}
+        if quasi_newton:
+            state["memory_s"], state["memory_y"] = memory["s"], memory["y"]
+            record["memory"] = len(memory["s"])
+        return {"W": W}, x, record
+
+    def _memory(self, k: int) -> dict[str, np.ndarray]:
+        """The quasi-Newton memory of ``solver_state`` (checked: it may come from a file)."""
+        state = self._solver_state
+        if "memory_s" not in state:
+            return empty_memory(k)
+        memory = {"s": state["memory_s"], "y": state["memory_y"]} \
+            if "memory_y" in state else None
+        for key in ("s", "y"):
+            value = None if memory is None else np.asarray(memory[key])
+            if value is None or value.dtype != np.float64 or value.ndim != 3 or \
+                    value.shape[1:] != (k, k) or value.shape[0] > MEMORY or \
+                    not np.isfinite(value).all():
+                found = "missing" if value is None else f"{value.dtype} {value.shape}"
+                raise ValueError(
+                    f"OrthonormalICA: resume solver_state['memory_{key}'] must be a finite "
+                    f"float64 array of shape (pairs ≤ {MEMORY}, {k}, {k}); got {found}")
+        if memory["s"].shape != memory["y"].shape:
+            raise ValueError("OrthonormalICA: resume solver_state['memory_s'] and "
+                             "['memory_y'] must have the same shape; got "
+                             f"{memory['s'].shape} and {memory['y'].shape}")
+        return memory
 
     def _measure(self, x, params, clock):
         """The record at ``W``: the objective optimised, from the cached pass when there is one

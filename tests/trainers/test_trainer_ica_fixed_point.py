@@ -52,5 +52,6 @@ def test_fixed_point_resume_is_bit_identical(laplace_mixture):
 @pytest.mark.parametrize("solver", ["newton", "FIXED_POINT", None, 1])
 def test_bad_solver_is_rejected_naming_the_parameter(laplace_mixture, solver):
     with pytest.raises(ValueError, match=r"^OrthonormalICA: parameter 'solver' must be one of "
-                                         r"'auto', 'fixed_point', 'projected_gradient'; got "):
+                                         r"'auto', 'quasi_newton', 'fixed_point', "
+                                         r"'projected_gradient'; got "):
         OrthonormalICA(solver=solver).fit(laplace_mixture["X"][:100])
