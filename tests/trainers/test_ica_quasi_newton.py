@@ -1,0 +1,121 @@
+"""The quasi-Newton solver of orthonormal ICA: L-BFGS on the orthogonal group after the fixed
+point (``trainers/tangent_lbfgs.py``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.linalg import expm
+from trainer_helpers import Interrupt
+
+from sparselearn.objectives import SmoothedL1Penalty
+from sparselearn.patches import amari_distance, random_orthogonal, sample_patches
+from sparselearn.trainers import OrthonormalICA
+from sparselearn.trainers.fixed_point import fixed_point_pass
+from sparselearn.trainers.tangent_lbfgs import MIN_CURVATURE, tangent_gradient
+
+
+@pytest.fixture(scope="module")
+def patches() -> np.ndarray:
+    """Raw grey 8 × 8 natural patches (m = 6,000): the data the fixed point crawls on."""
+    return np.ascontiguousarray(
+        sample_patches("natural", (8, 8), 6000, np.random.default_rng(0)).T)
+
+
+def _fit(X, **kwargs) -> OrthonormalICA:
+    kwargs = {"whiten": "unit-variance", "random_state": 0, "tol": 0.0, **kwargs}
+    return OrthonormalICA(**kwargs).fit(X)
+
+
+def _J(model: OrthonormalICA, X: np.ndarray) -> float:
+    Y = (X - model.mean_) @ model.components_.T
+    return float(np.sum(np.sqrt(Y * Y + model.epsilon))) / X.shape[0]
+
+
+def test_tangent_gradient_is_the_derivative_along_rotations():
+    """``⟨A, E⟩`` is ``d/dt J(exp(tE) W)`` at ``t = 0`` (central differences), for random skew
+    ``E``; the model curvature is symmetric and floored."""
+    rng = np.random.default_rng(3)
+    k, m = 6, 4000
+    x = rng.laplace(size=(k, m)) / np.sqrt(2.0)
+    W = random_orthogonal(k, k, rng)
+    penalty = SmoothedL1Penalty(1e-2)
+    A, h = tangent_gradient(fixed_point_pass(W, x, penalty), W)
+    np.testing.assert_allclose(A, -A.T, atol=0.0)
+    np.testing.assert_array_equal(h, h.T)
+    assert h.min() >= MIN_CURVATURE
+
+    def J(Wt):
+        return float(np.sum(np.sqrt((Wt @ x) ** 2 + 1e-2))) / m
+
+    for _ in range(3):
+        E = rng.standard_normal((k, k))
+        E -= E.T
+        t = 1e-5
+        numeric = (J(expm(t * E) @ W) - J(expm(-t * E) @ W)) / (2 * t)
+        assert float(np.vdot(A, E)) == pytest.approx(numeric, rel=1e-7)
+
+
+def test_default_hands_over_to_lbfgs_on_natural_patches_and_goes_lower(patches):
+    """On natural patches the fixed point converges linearly; the default solver switches to
+    L-BFGS (its memory fills), keeps ``J`` non-increasing, records ``J`` exactly, and ends
+    clearly below the fixed point after the same number of outer iterations."""
+    default = _fit(patches, max_iter=60)
+    assert default._solver == "quasi_newton"
+    memory = [r["memory"] for r in default.history_]
+    assert memory[0] == 0 and memory[-1] >= 5
+    values = [r["objective"] for r in default.history_]
+    assert all(b <= a for a, b in zip(values, values[1:], strict=False))
+    assert values[-1] == pytest.approx(_J(default, patches), rel=1e-10)
+    fixed = _fit(patches, max_iter=60, solver="fixed_point")
+    k = patches.shape[1]  # J per response: 0.492 against 0.506 when written
+    assert _J(default, patches) / k < _J(fixed, patches) / k - 0.005
+
+
+def test_on_an_ica_mixture_it_unmixes_like_the_fixed_point():
+    """Laplace sources: the default reaches the fixed point's optimum (same ``J`` to 1e-6,
+    Amari distance below 0.02) and the stopping rule ends it."""
+    rng = np.random.default_rng(5)
+    n, m = 12, 20_000
+    mixing = (random_orthogonal(n, n, rng) * np.logspace(0, 1, n)) @ random_orthogonal(n, n, rng).T
+    X = np.ascontiguousarray((mixing @ rng.laplace(size=(n, m))).T)
+    default = _fit(X, tol=1e-9, max_iter=200)
+    fixed = _fit(X, tol=1e-9, max_iter=200, solver="fixed_point")
+    assert default.n_iter_ < 200
+    assert _J(default, X) == pytest.approx(_J(fixed, X), rel=1e-6)
+    assert amari_distance(default.components_, mixing) < 0.02
+
+
+def test_resume_inside_the_quasi_newton_phase_is_bit_identical(patches):
+    """Interrupted after L-BFGS has taken over, resumed from the state: the same bits (the
+    memory is part of the checkpoint)."""
+    full = _fit(patches, max_iter=30)
+    interrupt = Interrupt(20)
+    _fit(patches, max_iter=30, callbacks=[interrupt])
+    state = interrupt.saved["solver_state"]
+    assert state["phase"] == 1.0 and state["memory_s"].shape[0] >= 1
+    resumed = OrthonormalICA(whiten="unit-variance", random_state=0, tol=0.0,
+                             max_iter=30).fit(patches, resume=interrupt.saved)
+    assert [r["objective"] for r in resumed.history_] == [r["objective"] for r in full.history_]
+    np.testing.assert_array_equal(resumed.components_, full.components_)
+
+
+def test_a_damaged_memory_in_a_resume_state_is_named(patches):
+    interrupt = Interrupt(20)
+    _fit(patches, max_iter=30, callbacks=[interrupt])
+    saved = interrupt.saved
+    saved["solver_state"]["memory_s"] = saved["solver_state"]["memory_s"][:, :3]
+    with pytest.raises(ValueError, match=r"solver_state\['memory_s'\] must be a finite float64 "
+                                         r"array of shape \(pairs ≤ 7, 64, 64\); got float64"):
+        OrthonormalICA(whiten="unit-variance", random_state=0, max_iter=30).fit(
+            patches, resume=saved)
+
+
+def test_float32_rows_stay_orthonormal(patches):
+    """Rotations are computed in float64 and re-orthonormalised in float32."""
+    model = _fit(patches, max_iter=40, dtype="float32")
+    assert model.history_[-1]["memory"] >= 1
+    W = model.state_dict()["params"]["W"]
+    assert W.dtype == np.float32
+    np.testing.assert_allclose(W.astype(np.float64) @ W.T.astype(np.float64), np.eye(64),
+                               atol=1e-5)
