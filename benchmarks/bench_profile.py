@@ -16,6 +16,10 @@ m = 5,000), ``W`` a random orthonormal k × n (k = n), float64 and float32. Time
 - the element-wise part alone over the same blocks: ``Σ|y|``, ``u = y²`` and
   ``Penalty.contrast(Y, u, slope_penalty, spare)`` (the block's responses are overwritten by
   g(y) and the next round reuses them: the work does not depend on the values);
+- a trial of the quasi-Newton solver (the default after its hand-over): the same pass with
+  ``pair_penalty`` (the pair curvature ``g′(Y)(Y∘Y)ᵀ`` on the blocks the slope is taken from),
+  and its ``k × k`` work (``tangent_lbfgs.tangent_gradient``, the two-loop recursion over 7
+  pairs, ``exp(E) W``);
 - the rest of a step: ``trainers.linalg.symmetric_orthonormalize`` of a k × n matrix (one SVD);
 - and, for reference, the wall time per accepted step inside a fit,
   ``OrthonormalICA(solver="fixed_point", inner_iter=1, max_iter=8)`` on the same white data
@@ -116,6 +120,17 @@ def profile_fixed_point(n: int, m: int, dtype: str, repeat: int, seed: int = 0
                 penalty.contrast(y, t, slope_penalty, s, index % every == 0)
 
     smooth = penalty.smoothed(10.0) if hasattr(penalty, "smoothed") else None
+    from sparselearn.trainers import tangent_lbfgs
+
+    pair_penalty = penalty.for_slope(1.0, tangent_lbfgs.PAIR_SMOOTHING)
+    trial = fixed_point_pass(W, x, penalty, slope_penalty, pair_penalty=pair_penalty)
+    pairs_S = [0.01 * rng.standard_normal((k, k)) for _ in range(tangent_lbfgs.MEMORY)]
+    pairs_Y = [s_ + 0.001 * rng.standard_normal((k, k)) for s_ in pairs_S]
+
+    def rotation() -> None:
+        A, h = tangent_lbfgs.tangent_gradient(trial, W)
+        D = tangent_lbfgs._direction(A, h, pairs_S, pairs_Y)
+        tangent_lbfgs._rotate(W, 0.01 * D)
 
     M = W + 0.01 * rng.standard_normal(W.shape).astype(dt)
     fns = {
@@ -126,6 +141,10 @@ def profile_fixed_point(n: int, m: int, dtype: str, repeat: int, seed: int = 0
         "  smooth start, without the record's sums":
             lambda: fixed_point_pass(W, x, penalty, smooth, step_penalty=smooth, level=10.0,
                                      record=False),
+        "  a quasi-Newton trial (record=False, with the pair curvature g′(Y)(Y∘Y)ᵀ)":
+            lambda: fixed_point_pass(W, x, penalty, slope_penalty, record=False,
+                                     pair_penalty=pair_penalty),
+        "  its k × k work (relative gradient, two-loop over 7 pairs, exp(E) W)": rotation,
         "the two products alone (Wx_b, g x_bᵀ; same blocks)": products,
         "  Wx alone": first_product,
         "  g(Wx) xᵀ alone": second_product,
@@ -144,6 +163,8 @@ def profile_fixed_point(n: int, m: int, dtype: str, repeat: int, seed: int = 0
             "  without the record's sums (record=False: a step that is not the last of an outer "
             "iteration)": 4.0 * k * n * m,
             "  smooth start, without the record's sums": 4.0 * k * n * m,
+            "  a quasi-Newton trial (record=False, with the pair curvature g′(Y)(Y∘Y)ᵀ)":
+                4.0 * k * n * m + 2.0 * k * k * m / every,
             "one accepted step inside OrthonormalICA(solver=\"fixed_point\").fit":
                 4.0 * k * n * m}
     rows = []

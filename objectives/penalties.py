@@ -95,9 +95,11 @@ class Penalty:
         r""":math:`g'(y) = 2\varphi'(u) + 4u\varphi''(u)` at :math:`u = y^2` (a fresh array)."""
         return 2.0 * self.dphi(u) + 4.0 * u * self.d2phi(u)
 
-    def for_slope(self, variance: float) -> Penalty:
+    def for_slope(self, variance: float, smoothing: float | None = None) -> Penalty:
         """The penalty whose :meth:`slope` estimates the fixed-point curvature on data of this
-        mean response variance (default: this penalty)."""
+        mean response variance (default: this penalty); ``smoothing``, relative to the
+        variance, asks for a resolution other than the fixed point's (the quasi-Newton
+        solver's pair curvature)."""
         return self
 
     def smoothed(self, level: float) -> Penalty | None:
@@ -292,10 +294,11 @@ class SmoothedL1Penalty(Penalty):
         np.divide(Y, u, out=Y)  # g(y)
         return value, slope
 
-    def for_slope(self, variance: float) -> Penalty:
-        """ε_D = max(ε, 0.01 σ²): the slope estimated from the responses within about 0.1 σ of
-        zero instead of √ε (see ``docs/fixed_point_ica.md``)."""
-        eps_d = max(self.epsilon, CURVATURE_SMOOTHING * float(variance))
+    def for_slope(self, variance: float, smoothing: float | None = None) -> Penalty:
+        """ε_D = max(ε, s σ²), ``s = smoothing`` (default 0.01): the slope estimated from the
+        responses within about √s σ of zero instead of √ε (see ``docs/fixed_point_ica.md``)."""
+        share = CURVATURE_SMOOTHING if smoothing is None else smoothing
+        eps_d = max(self.epsilon, share * float(variance))
         return self if eps_d == self.epsilon else SmoothedL1Penalty(eps_d)
 
     def smoothed(self, level: float) -> Penalty | None:

@@ -91,24 +91,29 @@ class ResponsePass:
     compare_value : float or None
         ``Σ φ_c(y²)`` under the ``compare`` penalty of :func:`fixed_point_pass` (the value that
         decides the step that ends the smooth start), else None.
+    pairs : ndarray (k, k) or None
+        ``(1/m′) Σ_j g′(y_ij) y_lj²`` under the ``pair_penalty`` of :func:`fixed_point_pass`
+        over the columns the slope is taken from (float64), else None.
     """
 
-    __slots__ = ("W", "abs_sum", "G", "compare_value", "level", "slope", "step_value",
-                 "value")
+    __slots__ = ("W", "abs_sum", "G", "compare_value", "level", "pairs", "slope",
+                 "step_value", "value")
 
     def __init__(self, W, value, abs_sum, G=None, slope=None, level=None,
-                 step_value=None, compare_value=None) -> None:
+                 step_value=None, compare_value=None, pairs=None) -> None:
         self.W, self.value, self.abs_sum, self.G, self.slope = W, value, abs_sum, G, slope
         self.level = level
         self.step_value = value if step_value is None else step_value
         self.compare_value = compare_value
+        self.pairs = pairs
 
 
 def fixed_point_pass(W: np.ndarray, x: np.ndarray, penalty: Penalty,
                      slope_penalty: Penalty | None = None,
                      gradient: bool = True, step_penalty: Penalty | None = None,
                      level: float | None = None, record: bool = True,
-                     compare: Penalty | None = None) -> ResponsePass:
+                     compare: Penalty | None = None,
+                     pair_penalty: Penalty | None = None) -> ResponsePass:
     """One fused pass over ``x``: value, ``Σ|y|``, and (``gradient``) ``G`` and the mean slope.
 
     Parameters
@@ -130,6 +135,9 @@ def fixed_point_pass(W: np.ndarray, x: np.ndarray, penalty: Penalty,
         needs); skipped otherwise.
     compare : Penalty, optional
         Also compute ``Σ φ_c(y²)`` under this penalty (``compare_value``).
+    pair_penalty : Penalty, optional
+        Also compute ``pairs``, the curvature of every pair of rows, with this penalty's
+        :math:`g'` (one ``k × b × k`` product on each block the slope is taken from).
 
     Returns
     -------
@@ -150,6 +158,9 @@ def fixed_point_pass(W: np.ndarray, x: np.ndarray, penalty: Penalty,
     G = np.zeros((k, n), np.float64) if gradient else None
     G_block = np.empty((k, n), dtype) if gradient else None
     slope = np.zeros(k, np.float64) if gradient else None
+    with_pairs = gradient and pair_penalty is not None
+    pairs = np.zeros((k, k), np.float64) if with_pairs else None
+    pairs_block = np.empty((k, k), dtype) if with_pairs else None
     sampled = 0  # columns the slope is taken from: every SLOPE_EVERY-th block
     for index, (_, _, xb) in enumerate(iter_column_blocks(x, width)):
         w = xb.shape[1]
@@ -170,6 +181,9 @@ def fixed_point_pass(W: np.ndarray, x: np.ndarray, penalty: Penalty,
             np.copyto(U, T)
             compare_value += compare.value_sum(U)
         with_slope = index % SLOPE_EVERY == 0
+        if with_pairs and with_slope:  # Σ_j g′(y_ij) y_lj², before T is overwritten
+            np.matmul(pair_penalty.slope(T), T.T, out=pairs_block)
+            pairs += pairs_block
         part, rows = step.contrast(Y, T, slope_penalty, tuple(spare), with_slope)  # Y = g(y)
         step_value += part
         if with_slope:
@@ -186,7 +200,8 @@ def fixed_point_pass(W: np.ndarray, x: np.ndarray, penalty: Penalty,
             value = None
     return ResponsePass(W, value, abs_sum if record else None, G, slope,
                         level if smoothed else None, step_value if gradient else value,
-                        compare_value if compare is not None and gradient else None)
+                        compare_value if compare is not None and gradient else None,
+                        pairs / sampled if with_pairs else None)
 
 
 def fixed_point_chunk(

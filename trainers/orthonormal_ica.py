@@ -14,7 +14,7 @@ from .ica_base import ICA_PARAMETERS, ICABase, mean_abs_response
 from .linalg import symmetric_orthonormalize
 from .solvers import projected_gradient
 from .state import Callback
-from .tangent_lbfgs import MEMORY, SWITCH_RATIO, empty_memory, quasi_newton_chunk
+from .tangent_lbfgs import MEMORY, PAIR_SMOOTHING, SWITCH_RATIO, empty_memory, quasi_newton_chunk
 from .validation import OR_NONE, Interval, Options
 
 __all__ = ["OrthonormalICA"]
@@ -212,6 +212,7 @@ class OrthonormalICA(ICABase):
             # the step is the same whatever the overall scale of the data (with ε scaled as σ²)
             variance = float(np.trace(self._reconstruction.C, dtype=np.float64)) / x.size
             self._slope_penalty = self._penalty.for_slope(variance)
+            self._pair_penalty = self._penalty.for_slope(variance, PAIR_SMOOTHING)
             self._curvature_scale = variance
         # the smooth start (fixed point from a random start only): see fixed_point_chunk
         start = SMOOTH_START * getattr(self, "_curvature_scale", 0.0)
@@ -251,12 +252,16 @@ class OrthonormalICA(ICABase):
         penalty, slope_penalty = self._penalty, self._slope_penalty
         scale = self._curvature_scale
 
+        state = self._solver_state
+
         def evaluate(W: np.ndarray, level: float | None, record: bool,
                      compare: float | None = None) -> ResponsePass:
-            if level is None:
+            if level is None:  # the quasi-Newton phase also needs the pair curvature
+                pairs = self._pair_penalty if state.get("phase", 0.0) >= 1.0 else None
                 result = fixed_point_pass(
                     W, x, penalty, slope_penalty, record=record,
-                    compare=None if compare is None else penalty.smoothed(compare))
+                    compare=None if compare is None else penalty.smoothed(compare),
+                    pair_penalty=pairs)
             else:
                 smooth = penalty.smoothed(level)
                 result = fixed_point_pass(W, x, penalty, smooth.for_slope(scale),
@@ -269,7 +274,6 @@ class OrthonormalICA(ICABase):
             return result
 
         evaluate = clock.timed(evaluate)
-        state = self._solver_state
         # smoothing −1: the smooth start is still to come (it lies inside one chunk, so every
         # chunk after it starts from an unsmoothed pass)
         level = (self._smooth_start or None) if state.get("smoothing", 0.0) < 0 else None
@@ -301,10 +305,11 @@ class OrthonormalICA(ICABase):
         record = {"step_size": float("nan"), "inner_steps": steps, "damping": damping}
         if quasi_newton:
             state["memory_s"], state["memory_y"] = memory["s"], memory["y"]
+            state["memory_scale"] = memory["scale"]
             record["memory"] = len(memory["s"])
         return {"W": W}, x, record
 
-    def _memory(self, k: int) -> dict[str, np.ndarray]:
+    def _memory(self, k: int) -> dict[str, Any]:
         """The quasi-Newton memory of ``solver_state`` (checked: it may come from a file)."""
         state = self._solver_state
         if "memory_s" not in state:
@@ -324,6 +329,11 @@ class OrthonormalICA(ICABase):
             raise ValueError("OrthonormalICA: resume solver_state['memory_s'] and "
                              "['memory_y'] must have the same shape; got "
                              f"{memory['s'].shape} and {memory['y'].shape}")
+        scale = state.get("memory_scale")
+        if not isinstance(scale, float) or not 1.0 <= scale < np.inf:
+            raise ValueError("OrthonormalICA: resume solver_state['memory_scale'] must be a "
+                             f"finite float ≥ 1; got {scale!r}")
+        memory["scale"] = scale
         return memory
 
     def _measure(self, x, params, clock):

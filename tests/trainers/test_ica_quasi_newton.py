@@ -56,6 +56,36 @@ def test_tangent_gradient_is_the_derivative_along_rotations():
         assert float(np.vdot(A, E)) == pytest.approx(numeric, rel=1e-7)
 
 
+def test_pair_curvature_is_the_hessian_diagonal_along_pair_rotations():
+    """With ``pairs`` from the pass, ``2 h_ij`` is ``d²/dt² J(exp(t B_ij) W)`` at ``t = 0``
+    (``B_ij = e_i e_jᵀ − e_j e_iᵀ``; central second differences), and ``pairs`` is
+    ``(1/m) g′(y) (y∘y)ᵀ`` (one block: every column sampled)."""
+    rng = np.random.default_rng(4)
+    k, m = 5, 3000
+    x = rng.laplace(size=(k, m)) / np.sqrt(2.0)
+    skew = 0.1 * rng.standard_normal((k, k))
+    W = expm(skew - skew.T)  # near the unmixing: sparse responses, positive curvature
+    penalty = SmoothedL1Penalty(5e-2)
+    result = fixed_point_pass(W, x, penalty, pair_penalty=penalty)
+    Y = W @ x
+    np.testing.assert_allclose(result.pairs, penalty.slope(Y * Y) @ (Y * Y).T / m, rtol=1e-12)
+    _, h = tangent_gradient(result, W)
+
+    def J(Wt):
+        return float(np.sum(np.sqrt((Wt @ x) ** 2 + 5e-2))) / m
+
+    checked = 0
+    for i, j in ((0, 1), (1, 3), (2, 4), (0, 4)):
+        B = np.zeros((k, k))
+        B[i, j], B[j, i] = 1.0, -1.0
+        t = 1e-3
+        second = (J(expm(t * B) @ W) - 2 * J(W) + J(expm(-t * B) @ W)) / t ** 2
+        if second > 2 * MIN_CURVATURE:  # not floored
+            assert 2 * h[i, j] == pytest.approx(second, rel=1e-5)
+            checked += 1
+    assert checked >= 3
+
+
 def test_default_hands_over_to_lbfgs_on_natural_patches_and_goes_lower(patches):
     """On natural patches the fixed point converges linearly; the default solver switches to
     L-BFGS (its memory fills), keeps ``J`` non-increasing, records ``J`` exactly, and ends
@@ -111,8 +141,20 @@ def test_a_damaged_memory_in_a_resume_state_is_named(patches):
             patches, resume=saved)
 
 
+def test_a_damaged_curvature_scale_is_named(patches):
+    interrupt = Interrupt(20)
+    _fit(patches, max_iter=30, callbacks=[interrupt])
+    saved = interrupt.saved
+    saved["solver_state"]["memory_scale"] = 0.5
+    with pytest.raises(ValueError, match=r"solver_state\['memory_scale'\] must be a finite "
+                                         r"float ≥ 1; got 0.5"):
+        OrthonormalICA(whiten="unit-variance", random_state=0, max_iter=30).fit(
+            patches, resume=saved)
+
+
 def test_float32_rows_stay_orthonormal(patches):
-    """Rotations are computed in float64 and re-orthonormalised in float32."""
+    """Rotations are computed in float64, after a Newton–Schulz step that removes the float32
+    casts' drift."""
     model = _fit(patches, max_iter=40, dtype="float32")
     assert model.history_[-1]["memory"] >= 1
     W = model.state_dict()["params"]["W"]
