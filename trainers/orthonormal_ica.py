@@ -196,7 +196,8 @@ class OrthonormalICA(ICABase):
 
     def _initial_solver_state(self) -> dict[str, Any]:
         # smoothing −1: the smooth start is still to come (its level is set from the data);
-        # phase 1: the quasi-Newton solver has taken over from the fixed point
+        # phase 1: the quasi-Newton solver has taken over from the fixed point (½: it takes
+        # over at the next outer iteration)
         return {"step_size": float(self.step_size), "damping": 0.0, "smoothing": -1.0,
                 "phase": 0.0, "decrease": 0.0}
 
@@ -283,19 +284,22 @@ class OrthonormalICA(ICABase):
         damping = float(state.get("damping", 0.0))
         quasi_newton = self._solver == "quasi_newton"
         steps, memory = 0, self._memory(W.shape[0])
-        if not (quasi_newton and state.get("phase", 0.0) >= 1.0):
+        if not (quasi_newton and state.get("phase", 0.0) > 0.0):
             before = current.value if level is None else None
             W, current, damping, steps, uphill = fixed_point_chunk(
                 evaluate, W, current, damping, self._inner, level, until_uphill=quasi_newton)
             if quasi_newton and before is not None:
                 # the fixed point's curvature model fails where a step goes uphill or does not
-                # at least halve the previous decrease (linear convergence): L-BFGS from then on
+                # at least halve the previous decrease (linear convergence): L-BFGS from then
+                # on (phase ½: from the next chunk, whose first pass is a fixed-point pass
+                # without pair curvatures, whether cached or made again after a resume)
                 decrease = before - current.value
                 slow = 0.0 < state.get("decrease", 0.0) * SWITCH_RATIO < decrease
                 if uphill or slow:
-                    state["phase"], damping = 1.0, 0.0
+                    state["phase"], damping = (1.0 if uphill else 0.5), 0.0
                 state["decrease"] = decrease
-        if quasi_newton and state.get("phase", 0.0) >= 1.0 and steps < self._inner:
+        if quasi_newton and state.get("phase", 0.0) > 0.0 and steps < self._inner:
+            state["phase"] = 1.0  # the trial passes bring the pair curvatures
             W, current, memory, more, _ = quasi_newton_chunk(
                 evaluate, W, current, memory, self._inner - steps, x.shape[1])
             steps += more

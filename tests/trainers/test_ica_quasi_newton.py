@@ -12,6 +12,7 @@ from sparselearn.objectives import SmoothedL1Penalty
 from sparselearn.patches import amari_distance, random_orthogonal, sample_patches
 from sparselearn.trainers import OrthonormalICA
 from sparselearn.trainers.fixed_point import fixed_point_pass
+from sparselearn.trainers.state import Callback
 from sparselearn.trainers.tangent_lbfgs import MIN_CURVATURE, tangent_gradient
 
 
@@ -128,6 +129,28 @@ def test_resume_inside_the_quasi_newton_phase_is_bit_identical(patches):
                              max_iter=30).fit(patches, resume=interrupt.saved)
     assert [r["objective"] for r in resumed.history_] == [r["objective"] for r in full.history_]
     np.testing.assert_array_equal(resumed.components_, full.components_)
+
+
+def test_resume_at_the_hand_over_is_bit_identical(patches):
+    """Interrupted at the outer iteration that hands over to L-BFGS and at the one after:
+    the resumed runs repeat the uninterrupted one bit for bit."""
+    phases = []
+
+    class Phase(Callback):
+        def on_iteration_end(self, state):
+            phases.append(state.model.state_dict()["solver_state"]["phase"])
+
+    full = _fit(patches, max_iter=12, callbacks=[Phase()])
+    at = next(i for i, phase in enumerate(phases, start=1) if phase > 0.0)
+    assert at < 8
+    for stop in (at, at + 1):
+        interrupt = Interrupt(stop)
+        _fit(patches, max_iter=12, callbacks=[interrupt])
+        resumed = OrthonormalICA(whiten="unit-variance", random_state=0, tol=0.0,
+                                 max_iter=12).fit(patches, resume=interrupt.saved)
+        assert [r["objective"] for r in resumed.history_] == \
+            [r["objective"] for r in full.history_]
+        np.testing.assert_array_equal(resumed.components_, full.components_)
 
 
 def test_a_damaged_memory_in_a_resume_state_is_named(patches):
