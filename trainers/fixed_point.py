@@ -37,6 +37,10 @@ __all__ = ["BLOCK_BYTES", "MAX_REJECTIONS", "SMOOTH_START", "SMOOTH_SWITCH", "Re
 #: Bytes of one ``k × b`` work block of the fused pass (a few blocks stay in the L2 cache).
 BLOCK_BYTES = 1 << 19
 
+#: Columns of a work block at least (for large ``k``: narrower blocks make ``g(Y) x_bᵀ``, whose
+#: inner dimension is ``b``, slower).
+MIN_BLOCK_COLUMNS = 512
+
 #: Rejected (uphill) steps allowed per outer iteration beyond ``inner_iter``; each doubles
 #: the damping μ, so the last ones are projected-gradient steps of size ~1/μ.
 MAX_REJECTIONS = 20
@@ -150,7 +154,7 @@ def fixed_point_pass(W: np.ndarray, x: np.ndarray, penalty: Penalty,
     step = penalty if step_penalty is None or not gradient else step_penalty
     smoothed = step is not penalty
     slope_penalty = step if slope_penalty is None else slope_penalty
-    width = min(max(256, BLOCK_BYTES // (dtype.itemsize * max(k, 1))), m)
+    width = min(max(MIN_BLOCK_COLUMNS, BLOCK_BYTES // (dtype.itemsize * max(k, 1))), m)
     count = (4 + (smoothed and record) + (compare is not None)) if gradient else 2
     flat = [np.empty(k * width, dtype) for _ in range(count)]
     asum = get_blas_funcs("asum", (flat[0],))

@@ -14,7 +14,14 @@ from .ica_base import ICA_PARAMETERS, ICABase, mean_abs_response
 from .linalg import symmetric_orthonormalize
 from .solvers import projected_gradient
 from .state import Callback
-from .tangent_lbfgs import MEMORY, PAIR_SMOOTHING, SWITCH_RATIO, empty_memory, quasi_newton_chunk
+from .tangent_lbfgs import (
+    MEMORY,
+    MIN_CURVATURE,
+    PAIR_SMOOTHING,
+    SWITCH_RATIO,
+    empty_memory,
+    quasi_newton_chunk,
+)
 from .validation import OR_NONE, Interval, Options
 
 __all__ = ["OrthonormalICA"]
@@ -44,16 +51,18 @@ class OrthonormalICA(ICABase):
     outer iteration (its steps count in that record's ``inner_steps``); every record holds
     ``J``.
     ``solver="quasi_newton"``: the fixed point (with its smooth start) until a step goes
-    uphill or lowers ``J`` by more than half the previous step's decrease (it converges
-    linearly: the ICA model behind its curvature does not describe the data, as on natural
-    image patches), then L-BFGS on the orthogonal group, ``W ← exp(E) W``, with that curvature
-    as the initial Hessian (:mod:`trainers.tangent_lbfgs`, Picard-O); one fused pass per trial
-    step; the memory is part of ``solver_state``.
+    uphill or an outer iteration lowers ``J`` by more than half the previous one's decrease
+    (it converges linearly: the ICA model behind its curvature does not describe the data, as
+    on natural image patches), then L-BFGS on the orthogonal group, ``W ← exp(E) W``, with
+    the pair curvature of the responses as the initial Hessian (:mod:`trainers.tangent_lbfgs`,
+    after Picard-O); one fused pass per trial step; the memory is part of ``solver_state``.
+    Rotations keep the rows' span, so it needs ``n_components`` = the (whitened) features.
     ``solver="projected_gradient"``: a gradient step, then the symmetric
     projection ``W ← (WWᵀ)^(−1/2) W`` (``UVᵀ`` of the SVD), with an Armijo backtracking line
     search that shrinks the step on failure and doubles it after success. ``solver="auto"``
     (default): the quasi-Newton solver where it applies (a penalty with a second derivative,
-    no grouping), else the projected gradient; on ICA mixtures it takes the fixed point's
+    no grouping, a complete basis), the fixed point for fewer components than features, else
+    the projected gradient; on ICA mixtures it takes the fixed point's
     steps, on natural image patches it reaches a given objective in a fraction of the fixed
     point's passes (``benchmarks/RESULTS.md``). Each outer iteration takes ``inner_iter``
     accepted steps (fixed point: at most ``inner_iter + 20`` tries); the history record at the
@@ -183,8 +192,19 @@ class OrthonormalICA(ICABase):
                 f"layer table or a grouping (penalty={self.penalty!r}, "
                 f"grouping={self.grouping!r})"
             )
+        # rotations exp(E) W keep the span of the rows: the quasi-Newton solver needs a
+        # complete basis (k = n; always so after whiten="unit-variance")
+        complete = self._k == x.shape[0]
+        if self.solver == "quasi_newton" and not complete:
+            raise ValueError(
+                f"OrthonormalICA: solver='quasi_newton' needs n_components = the number of "
+                f"(whitened) features, {x.shape[0]} (its rotations keep the rows' span); got "
+                f"n_components={self._k}: use solver='fixed_point', or whiten='unit-variance' "
+                "to whiten to n_components dimensions"
+            )
         self._solver = self.solver if self.solver != "auto" else \
-            ("quasi_newton" if newton else "projected_gradient")
+            ("projected_gradient" if not newton else
+             "quasi_newton" if complete else "fixed_point")
         self._inner = self.inner_iter if self.inner_iter is not None else \
             (1 if self._solver in NEWTON_SOLVERS else 10)
 
@@ -295,13 +315,16 @@ class OrthonormalICA(ICABase):
                 # without pair curvatures, whether cached or made again after a resume)
                 decrease = before - current.value
                 slow = 0.0 < state.get("decrease", 0.0) * SWITCH_RATIO < decrease
-                if uphill or slow:
-                    state["phase"], damping = (1.0 if uphill else 0.5), 0.0
+                if slow and not uphill:
+                    state["phase"], damping = 0.5, 0.0
                 state["decrease"] = decrease
+            if quasi_newton and uphill:  # (also right after the smooth start)
+                state["phase"], damping = 1.0, 0.0
         if quasi_newton and state.get("phase", 0.0) > 0.0 and steps < self._inner:
             state["phase"] = 1.0  # the trial passes bring the pair curvatures
             W, current, memory, more, _ = quasi_newton_chunk(
-                evaluate, W, current, memory, self._inner - steps, x.shape[1])
+                evaluate, W, current, memory, self._inner - steps, x.shape[1],
+                floor=MIN_CURVATURE * np.sqrt(self._curvature_scale))
             steps += more
         state["damping"] = damping
         state["smoothing"] = 0.0

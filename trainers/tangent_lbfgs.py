@@ -48,8 +48,8 @@ __all__ = ["LINE_SEARCH_TRIES", "MEMORY", "MIN_CURVATURE", "PAIR_SMOOTHING", "SW
 #: Secant pairs kept (Picard's default).
 MEMORY = 7
 
-#: Floor of the pair curvature ``h_ij`` (at unit response variance): near-Gaussian pairs,
-#: whose curvature is about zero, take bounded steps.
+#: Floor of the pair curvature ``h_ij`` at unit response variance (it scales as σ, like
+#: ``h``): near-Gaussian pairs, whose curvature is about zero, take bounded steps.
 MIN_CURVATURE = 0.1
 
 #: Smoothing of ``g′`` (relative to the response variance σ²) in the pair curvature ``H``:
@@ -61,8 +61,9 @@ PAIR_SMOOTHING = 1e-3
 #: (never below 1).
 SCALE_DECAY = 0.6
 
-#: The fixed point hands over to L-BFGS at its first step that lowers ``J`` by more than this
-#: share of the previous step's decrease (it converges linearly there), or goes uphill.
+#: The fixed point hands over to L-BFGS after its first outer iteration that lowers ``J`` by
+#: more than this share of the previous one's decrease (it converges linearly there; with the
+#: default one step per outer iteration, step by step), or at its first uphill step.
 SWITCH_RATIO = 0.5
 
 #: Step lengths tried along one direction before it is given up.
@@ -75,12 +76,13 @@ def empty_memory(k: int) -> dict[str, Any]:
     return {"s": np.zeros((0, k, k)), "y": np.zeros((0, k, k)), "scale": 1.0}
 
 
-def tangent_gradient(current: ResponsePass, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def tangent_gradient(current: ResponsePass, W: np.ndarray,
+                     floor: float = MIN_CURVATURE) -> tuple[np.ndarray, np.ndarray]:
     """The relative gradient ``A`` (skew, ``k × k``) and the pair curvature ``h`` at ``W``.
 
     ``current`` is the pass made at ``W``: ``h`` from its ``pairs`` when it has them, else
     from its ``slope`` (the mean ``g′`` per row times the data's variance, the ICA model's
-    value of ``H_il``). Both results are float64.
+    value of ``H_il``), floored at ``floor``. Both results are float64.
     """
     R = current.G.astype(np.float64) @ W.astype(np.float64).T
     A = 0.5 * (R - R.T)
@@ -91,7 +93,7 @@ def tangent_gradient(current: ResponsePass, W: np.ndarray) -> tuple[np.ndarray, 
     else:
         kappa = current.slope.astype(np.float64) - beta
         h = 0.5 * (kappa[:, None] + kappa[None, :])
-    np.maximum(h, MIN_CURVATURE, out=h)
+    np.maximum(h, floor, out=h)
     return A, h
 
 
@@ -145,14 +147,15 @@ def _search(evaluate: Callable[..., ResponsePass], W: np.ndarray, current: Respo
 
 def quasi_newton_chunk(
     evaluate: Callable[..., ResponsePass], W: np.ndarray, current: ResponsePass,
-    memory: dict[str, Any], inner_iter: int, m: int,
+    memory: dict[str, Any], inner_iter: int, m: int, floor: float = MIN_CURVATURE,
 ) -> tuple[np.ndarray, ResponsePass, dict[str, Any], int, int]:
     """``inner_iter`` accepted L-BFGS rotations from ``W`` (``current``: its pass).
 
     ``evaluate(W, None, record)`` makes the pass at ``W`` on the objective (with the record's
     sums when ``record``, asked for at the chunk's last step); ``m`` is the number of columns
     its sums run over. ``memory`` holds the pairs (``s``, ``y``: ``(p, k, k)`` float64,
-    oldest first) and the curvature scale ``scale``; it is not modified.
+    oldest first) and the curvature scale ``scale``; it is not modified. ``floor`` is the
+    floor of ``h`` (:data:`MIN_CURVATURE` at unit response variance; it scales as σ).
 
     Returns
     -------
@@ -163,7 +166,7 @@ def quasi_newton_chunk(
     S, Y = list(memory["s"]), list(memory["y"])
     scale = float(memory["scale"])
     steps = trials = 0
-    A, h = tangent_gradient(current, W)
+    A, h = tangent_gradient(current, W, floor)
     while steps < inner_iter:
         record = steps + 1 >= inner_iter
         D = _direction(A, scale * h, S, Y)
@@ -180,7 +183,7 @@ def quasi_newton_chunk(
         W, current, E, tried, alpha = found
         # how far the quadratic model overshot: the accepted share α of the direction
         scale = scale / alpha if tried > 1 else max(1.0, SCALE_DECAY * scale)
-        A_new, h = tangent_gradient(current, W)
+        A_new, h = tangent_gradient(current, W, floor)
         y = A_new - A
         if float(np.vdot(E, y)) > 0.0:  # a pair with curvature information
             S.append(E)
