@@ -272,7 +272,6 @@ class OrthonormalICA(ICABase):
         """``inner_iter`` accepted fixed-point steps (:func:`fixed_point_chunk`)."""
         penalty, slope_penalty = self._penalty, self._slope_penalty
         scale = self._curvature_scale
-
         state = self._solver_state
 
         def evaluate(W: np.ndarray, level: float | None, record: bool,
@@ -322,7 +321,7 @@ class OrthonormalICA(ICABase):
                 state["phase"], damping = 1.0, 0.0
         if quasi_newton and state.get("phase", 0.0) > 0.0 and steps < self._inner:
             state["phase"] = 1.0  # the trial passes bring the pair curvatures
-            W, current, memory, more, _ = quasi_newton_chunk(
+            W, current, memory, more = quasi_newton_chunk(
                 evaluate, W, current, memory, self._inner - steps, x.shape[1],
                 floor=MIN_CURVATURE * np.sqrt(self._curvature_scale))
             steps += more

